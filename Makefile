@@ -1,0 +1,30 @@
+# jetrun — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+PKGS := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the worker and submit binaries into bin/.
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: ## Run every test with the race detector (Docker tests need a daemon; JETRUN_REQUIRE_DOCKER=1 makes its absence a failure).
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt check, go vet and staticcheck.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
+	@for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' messages/*_test.go | sed 's/func //'); do \
+		echo "== $$f"; $(GO) test ./messages -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} || exit 1; done

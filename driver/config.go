@@ -1,0 +1,126 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// ErrInvalidConfig is wrapped by every Config validation error.
+var ErrInvalidConfig = errors.New("invalid driver config")
+
+// Config holds driver-wide settings. The zero value is not ready to use:
+// call WithDefaults. Defaults are secure: no network, no host volumes.
+type Config struct {
+	// DockerHost is the runtime's address, e.g. "unix:///var/run/docker.sock".
+	// Empty means the environment's default (DOCKER_HOST or the local socket).
+	DockerHost string `json:"docker_host,omitempty"`
+	// DefaultMemory applies to tasks that ask for none. Default 256 MiB.
+	DefaultMemory Memory `json:"default_memory,omitempty"`
+	// MaxMemory is the most a task may ask for. Default 4 GiB.
+	MaxMemory Memory `json:"max_memory,omitempty"`
+	// DefaultCPUs applies to tasks that ask for none, in milli-CPUs.
+	// Default 1000 (one CPU).
+	DefaultCPUs uint64 `json:"default_cpus,omitempty"`
+	// PidsLimit caps processes per container. Default 256.
+	PidsLimit int64 `json:"pids_limit,omitempty"`
+	// NetworkMode is the container network. Default "none".
+	NetworkMode string `json:"network_mode,omitempty"`
+	// ReadOnlyRootfs mounts the image read-only with a tmpfs at /tmp.
+	ReadOnlyRootfs bool `json:"read_only_rootfs,omitempty"`
+	// User runs the container's process as this user ("uid[:gid]" or a
+	// name). Empty means the image's user.
+	User string `json:"user,omitempty"`
+	// AllowedVolumeRoots lists host directories under which tasks may mount
+	// volumes. Default: none, so any task with a volume is refused.
+	AllowedVolumeRoots []string `json:"allowed_volume_roots,omitempty"`
+	// AllowedImages lists path.Match patterns ("registry.example.com/*",
+	// "library/busybox:*") an image reference must match, after
+	// normalisation to its full name (docker.io/library/busybox:latest).
+	// Default: any image.
+	AllowedImages []string `json:"allowed_images,omitempty"`
+}
+
+// Default values applied by WithDefaults.
+const (
+	DefaultMemory      Memory = 256 << 20
+	DefaultMaxMemory   Memory = 4 << 30
+	DefaultCPUs        uint64 = 1000
+	DefaultPidsLimit   int64  = 256
+	DefaultNetworkMode        = "none"
+)
+
+// WithDefaults returns a copy of c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.DefaultMemory == 0 {
+		c.DefaultMemory = DefaultMemory
+	}
+	if c.MaxMemory == 0 {
+		c.MaxMemory = DefaultMaxMemory
+	}
+	if c.DefaultCPUs == 0 {
+		c.DefaultCPUs = DefaultCPUs
+	}
+	if c.PidsLimit == 0 {
+		c.PidsLimit = DefaultPidsLimit
+	}
+	if c.NetworkMode == "" {
+		c.NetworkMode = DefaultNetworkMode
+	}
+	return c
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.DefaultMemory > c.MaxMemory && c.MaxMemory != 0 {
+		return fmt.Errorf("%w: default_memory %s is above max_memory %s", ErrInvalidConfig, c.DefaultMemory, c.MaxMemory)
+	}
+	if c.PidsLimit < 0 {
+		return fmt.Errorf("%w: pids_limit %d is negative", ErrInvalidConfig, c.PidsLimit)
+	}
+	for _, root := range c.AllowedVolumeRoots {
+		if !filepath.IsAbs(root) {
+			return fmt.Errorf("%w: allowed_volume_roots: %q is not an absolute path", ErrInvalidConfig, root)
+		}
+	}
+	for _, p := range c.AllowedImages {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%w: allowed_images: bad pattern %q: %v", ErrInvalidConfig, p, err)
+		}
+	}
+	return nil
+}
+
+// VolumeAllowed reports whether hostPath lies under one of the allowed
+// volume roots (after cleaning, so "/data/../etc" is not under "/data").
+func (c Config) VolumeAllowed(hostPath string) bool {
+	if !filepath.IsAbs(hostPath) {
+		return false
+	}
+	p := filepath.Clean(hostPath)
+	for _, root := range c.AllowedVolumeRoots {
+		r := filepath.Clean(root)
+		if p == r || strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ImageAllowed reports whether image matches the allow-list (any image when
+// the list is empty). The image is normalised first, so "busybox" is
+// matched as "docker.io/library/busybox:latest".
+func (c Config) ImageAllowed(image string) bool {
+	if len(c.AllowedImages) == 0 {
+		return true
+	}
+	full := NormalizeImage(image)
+	for _, p := range c.AllowedImages {
+		if ok, _ := path.Match(p, full); ok {
+			return true
+		}
+	}
+	return false
+}
