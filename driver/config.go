@@ -1,15 +1,11 @@
 package driver
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
 )
-
-// ErrInvalidConfig is wrapped by every Config validation error.
-var ErrInvalidConfig = errors.New("invalid driver config")
 
 // Config holds driver-wide settings. The zero value is not ready to use:
 // call WithDefaults. Defaults are secure: no network, no host volumes.
@@ -36,10 +32,12 @@ type Config struct {
 	// AllowedVolumeRoots lists host directories under which tasks may mount
 	// volumes. Default: none, so any task with a volume is refused.
 	AllowedVolumeRoots []string `json:"allowed_volume_roots,omitempty"`
-	// AllowedImages lists path.Match patterns ("registry.example.com/*",
-	// "library/busybox:*") an image reference must match, after
-	// normalisation to its full name (docker.io/library/busybox:latest).
-	// Default: any image.
+	// AllowedImages lists path.Match patterns an image reference must
+	// match after normalisation to its full name, e.g. "busybox" is matched
+	// as "docker.io/library/busybox:latest". "*" does not cross a "/", so
+	// "registry.example.com/team/*" allows every image of that namespace and
+	// "docker.io/library/busybox:*" every tag of busybox. Default: any
+	// image.
 	AllowedImages []string `json:"allowed_images,omitempty"`
 }
 
@@ -52,7 +50,9 @@ const (
 	DefaultNetworkMode        = "none"
 )
 
-// WithDefaults returns a copy of c with zero fields set to their defaults.
+// WithDefaults returns a copy of c with zero fields set to their defaults
+// (see the Default constants). ReadOnlyRootfs, User, AllowedVolumeRoots and
+// AllowedImages have no default beyond their zero value.
 func (c Config) WithDefaults() Config {
 	if c.DefaultMemory == 0 {
 		c.DefaultMemory = DefaultMemory
@@ -72,10 +72,15 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work, as an error wrapping
+// ErrInvalidConfig that names the setting. Call it on the result of
+// WithDefaults.
 func (c Config) Validate() error {
 	if c.DefaultMemory > c.MaxMemory && c.MaxMemory != 0 {
 		return fmt.Errorf("%w: default_memory %s is above max_memory %s", ErrInvalidConfig, c.DefaultMemory, c.MaxMemory)
+	}
+	if c.NetworkMode == "" {
+		return fmt.Errorf("%w: network_mode is empty", ErrInvalidConfig)
 	}
 	if c.PidsLimit < 0 {
 		return fmt.Errorf("%w: pids_limit %d is negative", ErrInvalidConfig, c.PidsLimit)
@@ -93,8 +98,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// VolumeAllowed reports whether hostPath lies under one of the allowed
-// volume roots (after cleaning, so "/data/../etc" is not under "/data").
+// VolumeAllowed reports whether hostPath is absolute and lies under one of
+// the allowed volume roots (none by default). Paths are compared after
+// cleaning, so "/data/../etc" is not under "/data", and "/database" is not
+// under "/data". Symbolic links are not resolved: an allowed root must not
+// contain links that lead out of it.
 func (c Config) VolumeAllowed(hostPath string) bool {
 	if !filepath.IsAbs(hostPath) {
 		return false
@@ -109,10 +117,14 @@ func (c Config) VolumeAllowed(hostPath string) bool {
 	return false
 }
 
-// ImageAllowed reports whether image matches the allow-list (any image when
-// the list is empty). The image is normalised first, so "busybox" is
-// matched as "docker.io/library/busybox:latest".
+// ImageAllowed reports whether image is a valid reference that matches the
+// allow-list (any valid reference when the list is empty). The image is
+// normalised first, so "busybox" is matched as
+// "docker.io/library/busybox:latest". An invalid reference is never allowed.
 func (c Config) ImageAllowed(image string) bool {
+	if ValidImage(image) != nil {
+		return false
+	}
 	if len(c.AllowedImages) == 0 {
 		return true
 	}

@@ -17,8 +17,11 @@
 //     works and the exit code reaches the caller.
 //   - [Memory.UnmarshalJSON] accepts quoted strings such as "128M"; the seed's
 //     version could never parse a quoted JSON string.
-//   - [Decimate] returns at most max points (the seed's own "feel free to fix
-//     this": it could return ceil(len/max) fewer or more).
+//   - [Decimate] returns at most max points, and exactly max for evenly
+//     spaced samples (the seed's own "feel free to fix this": its windows
+//     could return ceil(len/max) points).
+//   - [ParseImage] names Docker Hub's registry "docker.io" rather than "",
+//     so every reference has an explicit registry.
 //   - Prepare errors are classified as transient or permanent
 //     ([ErrTransient], [ErrPermanent]) so callers retry only what may succeed.
 package driver
@@ -99,11 +102,13 @@ type ContainerTask interface {
 // downloads an image reports progress to a task that implements it. Calls
 // come from one goroutine at a time and must not block.
 type PullReporter interface {
+	// PullProgress receives the latest snapshot of the download.
 	PullProgress(PullProgress)
 }
 
 // PullProgress is a snapshot of an image download.
 type PullProgress struct {
+	// Image is the reference being pulled.
 	Image string
 	// Done and Total are bytes across all layers; Total is 0 while unknown.
 	Done, Total int64
@@ -167,8 +172,10 @@ type RunResult interface {
 // Stat is a bucket of stats from a driver at a point in time for a certain
 // task.
 type Stat struct {
+	// Timestamp is when the sample was taken.
 	Timestamp time.Time
-	Metrics   map[string]uint64
+	// Metrics maps the Metric* names (and any a driver adds) to values.
+	Metrics map[string]uint64
 }
 
 // Metric names drivers use in Stat.Metrics, matching the wire protocol.

@@ -14,13 +14,17 @@ var (
 	// ErrPermanent marks an error that will not succeed when retried: no
 	// such image, unauthorized, invalid container configuration.
 	ErrPermanent = errors.New("permanent")
+
+	// ErrInvalidConfig is wrapped by every Config validation error.
+	ErrInvalidConfig = errors.New("invalid driver config")
 )
 
 // userError is an error whose message is safe and useful to show to the
-// task's owner.
+// task's owner (the seed's unexported userError).
 type userError struct{ err error }
 
-// UserError marks err as user visible.
+// UserError marks err as user visible: IsUserVisible(err) is true, and
+// errors.Is/As still reach err.
 func UserError(err error) error { return userError{err} }
 
 func (e userError) Error() string     { return e.err.Error() }
@@ -63,3 +67,6 @@ func Permanent(err error) error {
 
 // IsTransient reports whether err is marked transient.
 func IsTransient(err error) bool { return errors.Is(err, ErrTransient) }
+
+// IsPermanent reports whether err is marked permanent.
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }

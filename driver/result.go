@@ -39,5 +39,6 @@ func (r *Result) StartedAt() time.Time { return r.Started }
 // Starter is an optional capability of a RunResult: when the task's
 // container started.
 type Starter interface {
+	// StartedAt returns when the container started; zero if it never did.
 	StartedAt() time.Time
 }
