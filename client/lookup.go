@@ -1,0 +1,145 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetrun/jetrun/messages"
+)
+
+// TaskStatus is what JETRUN_EVENTS knows about a task.
+type TaskStatus struct {
+	// Status is the latest lifecycle event; nil when none is stored.
+	Status *messages.Status
+	// Result is the final result; nil while the task has not finished.
+	Result *messages.Result
+}
+
+// Done reports whether the task has finished.
+func (s TaskStatus) Done() bool { return s.Result != nil }
+
+// Status returns the latest status and, once the task has finished, its
+// result, read from JETRUN_EVENTS. It only knows tasks submitted without a
+// custom reply prefix (their events go to P.events.<id>). It returns
+// ErrNotFound when nothing is stored for id (not picked up yet, never
+// submitted, or expired) and ErrNoEventStream when the stream is missing.
+func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
+	if err := checkID(id); err != nil {
+		return TaskStatus{}, fmt.Errorf("status: %w", err)
+	}
+	reply := c.subj.Events(id)
+	var st TaskStatus
+	m, err := c.lastEvent(ctx, messages.ResultSubject(reply))
+	if err != nil {
+		return st, fmt.Errorf("status of task %s: %w", id, err)
+	}
+	if m != nil {
+		if st.Result, err = messages.DecodeResult(m.Data); err != nil {
+			return st, fmt.Errorf("status of task %s: %w", id, err)
+		}
+	}
+	m, err = c.lastEvent(ctx, messages.StatusSubject(reply))
+	if err != nil {
+		return st, fmt.Errorf("status of task %s: %w", id, err)
+	}
+	if m != nil {
+		if st.Status, err = messages.DecodeStatus(m.Data); err != nil {
+			return st, fmt.Errorf("status of task %s: %w", id, err)
+		}
+	}
+	if st.Status == nil && st.Result == nil {
+		return st, fmt.Errorf("status of task %s: %w", id, ErrNotFound)
+	}
+	return st, nil
+}
+
+// Logs replays the output of task id from JETRUN_EVENTS, calling fn for
+// each chunk in the order it was published (stdout and stderr interleaved;
+// a retried task's chunks carry their Attempt). Without follow it returns
+// once the stored chunks are replayed; with follow it keeps delivering new
+// ones until the task's result is stored, then returns nil. It also
+// returns when the result is stored, or when fn returns an error (that
+// error), or ctx ends (ctx's error). A task with no stored output is not an
+// error: fn is not called. It knows tasks submitted without a custom reply
+// prefix.
+func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(*messages.Log) error) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	if _, err := c.eventStream(ctx); err != nil {
+		return fmt.Errorf("logs of task %s: %w", id, err)
+	}
+	reply := c.subj.Events(id)
+	logSubj, resultSubj := messages.LogSubject(reply), messages.ResultSubject(reply)
+	cons, err := c.js.OrderedConsumer(ctx, messages.EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{logSubj, resultSubj},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("logs of task %s: consumer: %w", id, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("logs of task %s: consumer: %w", id, err)
+	}
+	defer it.Stop()
+	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
+		return nil
+	}
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("logs of task %s: %w", id, context.Cause(ctx))
+			}
+			return fmt.Errorf("logs of task %s: %w", id, err)
+		}
+		if m.Subject() == resultSubj {
+			return nil
+		}
+		l, err := messages.DecodeLog(m.Data())
+		if err != nil {
+			c.opts.logger.Warn("undecodable log chunk skipped", "task", id, "err", err)
+		} else if err := fn(l); err != nil {
+			return err
+		}
+		if !follow {
+			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// WatchResults calls fn with every result published under P.events from
+// now on (tasks submitted without a custom reply prefix), until the
+// returned stop function is called. It is the companion of SubmitAsync: a
+// producer that fires many tasks starts watching first, then submits. fn
+// runs on one goroutine, in arrival order. Delivery is live and at most
+// once: results published while disconnected, or beyond NATS's pending
+// limits for a fn that falls far behind (512k results or 64 MiB), are not
+// seen; Status still finds them.
+func (c *Client) WatchResults(fn func(*messages.Result)) (stop func() error, err error) {
+	sub, err := c.nc.Subscribe(c.subj.Prefix+".events.*.result", func(m *nats.Msg) {
+		res, err := messages.DecodeResult(m.Data)
+		if err != nil {
+			c.opts.logger.Warn("undecodable result skipped", "subject", m.Subject, "err", err)
+			return
+		}
+		fn(res)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch results: %w", err)
+	}
+	return func() error {
+		err := sub.Unsubscribe()
+		if errors.Is(err, nats.ErrBadSubscription) || errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		return err
+	}, nil
+}
