@@ -1,0 +1,5 @@
+// Package deploy holds no code: its tests prove the deployment files at the
+// repository root. natsconf_test.go starts a real nats-server from
+// nats.conf and checks, role by role, every operation jetrun needs is
+// allowed and every one that must be refused is refused by the server.
+package deploy
