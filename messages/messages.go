@@ -3,8 +3,17 @@
 //
 // Every payload is a MessagePack map with string keys. Decoders ignore keys
 // they do not know, and an absent key means the zero value. Durations are
-// integers in milliseconds, times the MessagePack timestamp extension, and
-// binary data MessagePack bin.
+// integers in milliseconds, times the MessagePack timestamp extension (type
+// -1), and binary data MessagePack bin. Encode writes the same bytes for the
+// same message (sorted map keys, smallest integers); the golden files in
+// testdata pin them.
+//
+// Decoding and validating are separate steps with separate error types: a
+// payload that is not a well-formed map of the expected shape gives a
+// *DecodeError (errors.Is(err, ErrUndecodable)); one that decodes but breaks
+// a rule gives a *ValidationError (errors.Is(err, ErrInvalid)) naming the
+// field. The decoders are safe on untrusted bytes: they refuse truncated,
+// trailing or over-nested data before allocating anything it declares.
 package messages
 
 import (
@@ -45,7 +54,9 @@ func (t *Task) Timeout() time.Duration { return time.Duration(t.TimeoutMS) * tim
 
 // Cancel asks for a task to be cancelled; published to P.cancel.<id>.
 type Cancel struct {
-	ID     string `msgpack:"id"`
+	// ID is the task id (also the last token of the subject).
+	ID string `msgpack:"id"`
+	// Reason is free text, copied into the result's error.
 	Reason string `msgpack:"reason,omitempty"`
 }
 
@@ -56,14 +67,21 @@ const (
 	StateRunning   = "running"
 )
 
-// Status is a lifecycle event, published to R.status.
+// Status is a lifecycle event, published to R.status: zero or more per
+// task, in order.
 type Status struct {
-	ID      string    `msgpack:"id"`
-	State   string    `msgpack:"state"`
-	Detail  string    `msgpack:"detail,omitempty"`
-	Worker  string    `msgpack:"worker,omitempty"`
-	Attempt int       `msgpack:"attempt,omitempty"`
-	Time    time.Time `msgpack:"time"`
+	// ID is the task id.
+	ID string `msgpack:"id"`
+	// State is StatePreparing, StatePulling or StateRunning.
+	State string `msgpack:"state"`
+	// Detail is human text, e.g. pull progress.
+	Detail string `msgpack:"detail,omitempty"`
+	// Worker is the worker id.
+	Worker string `msgpack:"worker,omitempty"`
+	// Attempt is the delivery attempt, from 1.
+	Attempt int `msgpack:"attempt,omitempty"`
+	// Time is when the state was entered.
+	Time time.Time `msgpack:"time"`
 }
 
 // Log stream names carried by Log.Stream.
@@ -74,22 +92,32 @@ const (
 
 // Log is a chunk of a task's output, published to R.log.
 type Log struct {
-	ID     string `msgpack:"id"`
+	// ID is the task id.
+	ID string `msgpack:"id"`
+	// Stream is StreamStdout or StreamStderr.
 	Stream string `msgpack:"stream"`
-	// Seq counts 0, 1, 2 ... per task attempt, across both streams.
-	Seq     uint64 `msgpack:"seq"`
-	Data    []byte `msgpack:"data"`
-	Attempt int    `msgpack:"attempt,omitempty"`
+	// Seq counts 0, 1, 2 ... per task attempt, across both streams, so a
+	// reader can order chunks and spot gaps.
+	Seq uint64 `msgpack:"seq"`
+	// Data is the output, at most the worker's chunk size.
+	Data []byte `msgpack:"data"`
+	// Attempt is the delivery attempt, from 1.
+	Attempt int `msgpack:"attempt,omitempty"`
 }
 
-// Stat is a resource sample, published to R.stat.
+// Stat is a resource sample, published to R.stat and carried (without ID)
+// in Result.Stats.
 type Stat struct {
-	ID      string            `msgpack:"id,omitempty"`
-	Time    time.Time         `msgpack:"time"`
+	// ID is the task id; empty inside a Result.
+	ID string `msgpack:"id,omitempty"`
+	// Time is when the sample was taken.
+	Time time.Time `msgpack:"time"`
+	// Metrics maps names such as driver.MetricMemUsage to values.
 	Metrics map[string]uint64 `msgpack:"metrics"`
 }
 
-// Result statuses carried by Result.Status.
+// Result statuses carried by Result.Status; the same strings as the
+// driver's final statuses.
 const (
 	ResultSuccess   = "success"
 	ResultError     = "error"
@@ -100,19 +128,32 @@ const (
 
 // Result is the one final outcome of a task, published to R.result.
 type Result struct {
-	ID     string `msgpack:"id"`
+	// ID is the task id.
+	ID string `msgpack:"id"`
+	// Status is one of ResultSuccess, ResultError, ResultTimeout,
+	// ResultKilled or ResultCancelled.
 	Status string `msgpack:"status"`
 	// ExitCode is the container's exit code; -1 when it never exited on its
 	// own.
-	ExitCode int    `msgpack:"exit_code"`
-	Error    string `msgpack:"error,omitempty"`
-	OOM      bool   `msgpack:"oom,omitempty"`
-	Worker   string `msgpack:"worker,omitempty"`
-	Attempt  int    `msgpack:"attempt,omitempty"`
-	// Started is when the container started; zero if it never did.
-	Started    time.Time `msgpack:"started,omitempty"`
-	Finished   time.Time `msgpack:"finished"`
-	Stats      []Stat    `msgpack:"stats,omitempty"`
-	LogBytes   int64     `msgpack:"log_bytes"`
-	LogDropped int64     `msgpack:"log_dropped"`
+	ExitCode int `msgpack:"exit_code"`
+	// Error is empty on success; otherwise what went wrong, for a person.
+	Error string `msgpack:"error,omitempty"`
+	// OOM means the kernel killed the task for memory (Status is
+	// ResultKilled).
+	OOM bool `msgpack:"oom,omitempty"`
+	// Worker is the worker id.
+	Worker string `msgpack:"worker,omitempty"`
+	// Attempt is the delivery attempt that produced this result.
+	Attempt int `msgpack:"attempt,omitempty"`
+	// Started is when the container started; zero (and absent on the wire)
+	// if it never did.
+	Started time.Time `msgpack:"started,omitempty"`
+	// Finished is when the result was made.
+	Finished time.Time `msgpack:"finished"`
+	// Stats are the run's samples, decimated to at most 240.
+	Stats []Stat `msgpack:"stats,omitempty"`
+	// LogBytes counts the output bytes published.
+	LogBytes int64 `msgpack:"log_bytes"`
+	// LogDropped counts the output bytes not published (over the cap).
+	LogDropped int64 `msgpack:"log_dropped"`
 }
