@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetrun/jetrun/messages"
+)
+
+// active maps the ids of held tasks to the cancel function of their
+// context, so a live Cancel message reaches the one running it.
+type active struct {
+	mu    sync.Mutex
+	tasks map[string]context.CancelCauseFunc
+}
+
+func (a *active) add(id string, cancel context.CancelCauseFunc) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, dup := a.tasks[id]; dup {
+		return false
+	}
+	a.tasks[id] = cancel
+	return true
+}
+
+func (a *active) remove(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.tasks, id)
+}
+
+func (a *active) cancel(id string, cause error) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := a.tasks[id]
+	if ok {
+		c(cause)
+	}
+	return ok
+}
+
+// onCancel handles a live message on P.cancel.<id>.
+func (w *Worker) onCancel(m *nats.Msg) {
+	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	cause := &cancelRequest{}
+	if c, err := messages.DecodeCancel(m.Data); err == nil {
+		cause.reason = c.Reason
+	}
+	if w.active.cancel(id, cause) {
+		w.log.Info("cancel requested", "task", id, "reason", cause.reason)
+	}
+}
+
+// storedCancel looks up a cancel for id stored before the task was picked
+// up; nil when there is none.
+func (w *Worker) storedCancel(ctx context.Context, id string) (error, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := w.streams().cancels.GetLastMsgForSubject(ctx, w.subj.Cancel(id))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("look up stored cancel: %w", err)
+	}
+	cause := &cancelRequest{}
+	if c, err := messages.DecodeCancel(m.Data); err == nil {
+		cause.reason = c.Reason
+	}
+	return cause, nil
+}

@@ -1,0 +1,247 @@
+package worker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/messages"
+)
+
+// Config configures a Worker. The zero value is not ready: call
+// WithDefaults, which New does for you.
+type Config struct {
+	// Prefix is the subject prefix P. Default "jetrun".
+	Prefix string
+	// Queue is the queue this worker consumes, P.tasks.<queue>. Default
+	// "default".
+	Queue string
+	// WorkerID names this worker in events and container labels. Required
+	// (cmd/worker defaults it to the host name).
+	WorkerID string
+	// Concurrency is the most tasks this worker runs, and holds unacked,
+	// at once. Default 1.
+	Concurrency int
+	// AckWait is the consumer's lease on a delivered task; the worker
+	// heartbeats at HeartbeatInterval to keep it. Default 30s.
+	AckWait time.Duration
+	// MaxDeliver is how many times a task is delivered at most; the last
+	// delivery always ends in a Result. Default 5.
+	MaxDeliver int
+	// MaxAckPending bounds the unacked tasks of the whole fleet on the
+	// consumer. Default 10000.
+	MaxAckPending int
+	// DrainTimeout is how long Run waits for running tasks after its
+	// context ends before cancelling them and handing them back. Default
+	// 30s.
+	DrainTimeout time.Duration
+	// DefaultTimeout applies to tasks that ask for none. Default 1h.
+	DefaultTimeout time.Duration
+	// MaxTimeout is the most a task may ask for; above it is refused.
+	// Default 24h.
+	MaxTimeout time.Duration
+	// Policy holds the container limits and allow-lists (max and default
+	// memory, allowed images, allowed volume roots, ...). Its
+	// WithDefaults is applied.
+	Policy driver.Config
+
+	// HeartbeatInterval is how often a held task's lease is extended.
+	// Default AckWait/4.
+	HeartbeatInterval time.Duration
+	// PullWait is how long one fetch waits for tasks; it bounds how long
+	// stopping takes while idle. Default 2s.
+	PullWait time.Duration
+
+	// LogChunkSize is the most bytes in one Log event. Default 64 KiB.
+	LogChunkSize int
+	// LogFlushInterval is the longest output waits before it is
+	// published. Default 100ms.
+	LogFlushInterval time.Duration
+	// LogCap is the most output bytes published per task attempt; the rest
+	// is counted in the Result's log_dropped. Default 10 MiB.
+	LogCap int64
+	// StatInterval is the least time between two Stat events of a task.
+	// Default 1s.
+	StatInterval time.Duration
+
+	// PrepareInitialInterval, PrepareMaxInterval and PrepareMaxElapsed
+	// bound the exponential, jittered retries of a transient Prepare
+	// error within one delivery. Defaults 500ms, 10s, 1m.
+	PrepareInitialInterval time.Duration
+	PrepareMaxInterval     time.Duration
+	PrepareMaxElapsed      time.Duration
+	// NakBaseDelay is the redelivery delay after a delivery whose Prepare
+	// kept failing transiently; it doubles with each delivery up to
+	// NakMaxDelay. Defaults 5s and 5m.
+	NakBaseDelay time.Duration
+	NakMaxDelay  time.Duration
+
+	// PublishTimeout bounds publishing a Result (retried within it).
+	// Default 30s.
+	PublishTimeout time.Duration
+
+	// Streams sizes the JetStream streams the worker ensures.
+	Streams StreamConfig
+}
+
+// StreamConfig sizes the streams EnsureStreams creates or updates.
+type StreamConfig struct {
+	// Duplicates is the dedupe window of JETRUN_TASKS (by task id) and
+	// JETRUN_EVENTS (by "<id>.result"). Default 10m.
+	Duplicates time.Duration
+	// MaxTaskSize is the largest task message accepted. Default 1 MiB.
+	MaxTaskSize int32
+	// EventsMaxAge is how long events are kept. Default 24h.
+	EventsMaxAge time.Duration
+	// EventsMaxBytes bounds the events stream; the oldest go first.
+	// Default 1 GiB.
+	EventsMaxBytes int64
+	// CancelsMaxAge is how long a cancel is remembered. Default 24h.
+	CancelsMaxAge time.Duration
+	// Replicas is the replication factor of all three streams. Default 1.
+	Replicas int
+}
+
+// Defaults applied by WithDefaults.
+const (
+	DefaultConcurrency    = 1
+	DefaultAckWait        = 30 * time.Second
+	DefaultMaxDeliver     = 5
+	DefaultMaxAckPending  = 10000
+	DefaultDrainTimeout   = 30 * time.Second
+	DefaultTaskTimeout    = time.Hour
+	DefaultMaxTaskTimeout = 24 * time.Hour
+	DefaultLogChunkSize   = 64 << 10
+	DefaultLogCap         = 10 << 20
+)
+
+// CancelsStream is the stream that remembers cancels, P.cancel.*.
+const CancelsStream = "JETRUN_CANCELS"
+
+// WithDefaults returns a copy of c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Prefix == "" {
+		c.Prefix = messages.DefaultPrefix
+	}
+	if c.Queue == "" {
+		c.Queue = messages.DefaultQueue
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	def(&c.AckWait, DefaultAckWait)
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = DefaultMaxAckPending
+	}
+	def(&c.DrainTimeout, DefaultDrainTimeout)
+	def(&c.DefaultTimeout, DefaultTaskTimeout)
+	def(&c.MaxTimeout, DefaultMaxTaskTimeout)
+	c.Policy = c.Policy.WithDefaults()
+	def(&c.HeartbeatInterval, c.AckWait/4)
+	def(&c.PullWait, 2*time.Second)
+	if c.LogChunkSize == 0 {
+		c.LogChunkSize = DefaultLogChunkSize
+	}
+	def(&c.LogFlushInterval, 100*time.Millisecond)
+	if c.LogCap == 0 {
+		c.LogCap = DefaultLogCap
+	}
+	def(&c.StatInterval, time.Second)
+	def(&c.PrepareInitialInterval, 500*time.Millisecond)
+	def(&c.PrepareMaxInterval, 10*time.Second)
+	def(&c.PrepareMaxElapsed, time.Minute)
+	def(&c.NakBaseDelay, 5*time.Second)
+	def(&c.NakMaxDelay, 5*time.Minute)
+	def(&c.PublishTimeout, 30*time.Second)
+	c.Streams = c.Streams.withDefaults()
+	return c
+}
+
+func (s StreamConfig) withDefaults() StreamConfig {
+	if s.Duplicates == 0 {
+		s.Duplicates = 10 * time.Minute
+	}
+	if s.MaxTaskSize == 0 {
+		s.MaxTaskSize = 1 << 20
+	}
+	if s.EventsMaxAge == 0 {
+		s.EventsMaxAge = 24 * time.Hour
+	}
+	if s.EventsMaxBytes == 0 {
+		s.EventsMaxBytes = 1 << 30
+	}
+	if s.CancelsMaxAge == 0 {
+		s.CancelsMaxAge = 24 * time.Hour
+	}
+	if s.Replicas == 0 {
+		s.Replicas = 1
+	}
+	return s
+}
+
+// validate reports the first setting that cannot work.
+func (c Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)
+	}
+	switch {
+	case !token(c.Prefix, true):
+		return bad("prefix %q is not a subject prefix (tokens of A-Z a-z 0-9 _ - separated by dots)", c.Prefix)
+	case !token(c.Queue, false):
+		return bad("queue %q must be one subject token of A-Z a-z 0-9 _ -", c.Queue)
+	case c.WorkerID == "":
+		return bad("worker id is required")
+	case c.Concurrency < 1:
+		return bad("concurrency %d must be at least 1", c.Concurrency)
+	case c.AckWait < 100*time.Millisecond:
+		return bad("ack wait %v is below 100ms", c.AckWait)
+	case c.HeartbeatInterval >= c.AckWait:
+		return bad("heartbeat interval %v must be below ack wait %v", c.HeartbeatInterval, c.AckWait)
+	case c.MaxDeliver < 1:
+		return bad("max deliver %d must be at least 1", c.MaxDeliver)
+	case c.MaxAckPending < c.Concurrency:
+		return bad("max ack pending %d is below concurrency %d", c.MaxAckPending, c.Concurrency)
+	case c.DrainTimeout < 0:
+		return bad("drain timeout %v is negative", c.DrainTimeout)
+	case c.DefaultTimeout < 0 || c.MaxTimeout < 0:
+		return bad("timeouts must not be negative")
+	case c.DefaultTimeout > c.MaxTimeout:
+		return bad("default timeout %v is above max timeout %v", c.DefaultTimeout, c.MaxTimeout)
+	case c.LogChunkSize < 1 || c.LogChunkSize > 1<<20:
+		return bad("log chunk size %d must be within 1 B and 1 MiB", c.LogChunkSize)
+	case c.LogCap < 0:
+		return bad("log cap %d is negative", c.LogCap)
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return fmt.Errorf("%w: policy: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// token reports whether s is a subject token of A-Z a-z 0-9 _ - (or, with
+// dots, several such tokens).
+func token(s string, dots bool) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	prev := byte(0)
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '_', ch == '-':
+		case ch == '.' && dots && prev != '.':
+		default:
+			return false
+		}
+		prev = ch
+	}
+	return true
+}

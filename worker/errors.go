@@ -1,0 +1,32 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrInvalidConfig is wrapped by every Config validation error.
+	ErrInvalidConfig = errors.New("invalid worker config")
+	// ErrShutdown is the cause of a task's context when the worker stops
+	// before the task finished: the task is handed back, not failed.
+	ErrShutdown = errors.New("worker shutting down")
+	// ErrCancelRequested is wrapped by the cause of a task's context when a
+	// cancel message for it arrived.
+	ErrCancelRequested = errors.New("cancelled by request")
+	// ErrRefused is wrapped by every policy refusal of a task.
+	ErrRefused = errors.New("refused by worker policy")
+)
+
+// cancelRequest is the cause of a task's context cancelled by a Cancel
+// message; it carries the requester's reason.
+type cancelRequest struct{ reason string }
+
+func (c *cancelRequest) Error() string {
+	if c.reason == "" {
+		return ErrCancelRequested.Error()
+	}
+	return fmt.Sprintf("%s: %s", ErrCancelRequested, c.reason)
+}
+
+func (c *cancelRequest) Unwrap() error { return ErrCancelRequested }

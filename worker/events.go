@@ -1,0 +1,180 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetrun/jetrun/messages"
+)
+
+// maxPendingAcks is how many async publishes of one task may wait for
+// their acks before the publisher waits for the oldest.
+const maxPendingAcks = 256
+
+// events publishes one task attempt's events under its reply prefix R. When
+// R falls under P.events.> they go to JetStream: status, log and stat
+// asynchronously (flushed before the result), the result synchronously with
+// Nats-Msg-Id "<id>.result". Otherwise they are plain NATS publishes.
+// Calls are serialised, so events leave in the order they were made.
+type events struct {
+	w        *Worker
+	id       string
+	reply    string
+	attempt  int
+	inStream bool
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	pending []jetstream.PubAckFuture
+	failed  int
+}
+
+func (w *Worker) newEvents(id, reply string, attempt int, log *slog.Logger) *events {
+	return &events{
+		w: w, id: id, reply: reply, attempt: attempt, log: log,
+		inStream: strings.HasPrefix(reply, w.subj.AllEvents()[:len(w.subj.AllEvents())-1]),
+	}
+}
+
+// publish sends v to subject without waiting; errors are logged and counted,
+// never returned: events other than the result are best effort.
+func (e *events) publish(subject string, v any) {
+	data, err := messages.Encode(v)
+	if err != nil {
+		e.log.Error("encode event", "subject", subject, "err", err)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.inStream {
+		if err := e.w.nc.Publish(subject, data); err != nil {
+			e.failed++
+			e.log.Warn("publish event", "subject", subject, "err", err)
+		}
+		return
+	}
+	if len(e.pending) >= maxPendingAcks {
+		e.waitLocked(e.pending[:maxPendingAcks/2], 5*time.Second)
+		e.pending = append(e.pending[:0], e.pending[maxPendingAcks/2:]...)
+	}
+	f, err := e.w.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data})
+	if err != nil {
+		e.failed++
+		e.log.Warn("publish event", "subject", subject, "err", err)
+		return
+	}
+	e.pending = append(e.pending, f)
+}
+
+func (e *events) waitLocked(fs []jetstream.PubAckFuture, within time.Duration) {
+	timeout := time.NewTimer(within)
+	defer timeout.Stop()
+	for _, f := range fs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			e.failed++
+			e.log.Warn("event not stored", "subject", f.Msg().Subject, "err", err)
+		case <-timeout.C:
+			e.log.Warn("events not acknowledged in time", "waiting", len(fs))
+			return
+		}
+	}
+}
+
+// flush waits (bounded) until every event published so far is stored.
+func (e *events) flush() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.inStream {
+		if err := e.w.nc.FlushTimeout(5 * time.Second); err != nil {
+			e.log.Warn("flush events", "err", err)
+		}
+		return
+	}
+	e.waitLocked(e.pending, 10*time.Second)
+	e.pending = nil
+}
+
+func (e *events) status(state, detail string) {
+	e.publish(messages.StatusSubject(e.reply), &messages.Status{
+		ID: e.id, State: state, Detail: detail, Worker: e.w.cfg.WorkerID, Attempt: e.attempt, Time: time.Now().UTC(),
+	})
+}
+
+// result flushes earlier events and stores r durably, retrying within
+// PublishTimeout. A duplicate (a result for this id already stored) is
+// success: there is exactly one result.
+func (e *events) result(ctx context.Context, r *messages.Result) error {
+	e.flush()
+	data, err := messages.Encode(r)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	subject := messages.ResultSubject(e.reply)
+	ctx, cancel := context.WithTimeout(ctx, e.w.cfg.PublishTimeout)
+	defer cancel()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	op := func() error {
+		if !e.inStream {
+			if err := e.w.nc.Publish(subject, data); err != nil {
+				return err
+			}
+			return e.w.nc.FlushWithContext(ctx)
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, e.id+".result")
+		ack, err := e.w.js.PublishMsg(ctx, msg)
+		if err != nil {
+			return err
+		}
+		if ack.Duplicate {
+			e.log.Info("result already stored; kept the first")
+		}
+		return nil
+	}
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0))
+	retry := func() error {
+		err := op()
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}
+	err = backoff.RetryNotify(retry, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
+		e.log.Warn("publish result, retrying", "err", err, "in", next)
+	})
+	if err != nil {
+		return fmt.Errorf("publish result to %s: %w", subject, err)
+	}
+	return nil
+}
+
+// resultExists reports whether a result for the task is already stored,
+// which only JetStream can tell: false when the reply prefix is elsewhere.
+func (e *events) resultExists(ctx context.Context) (bool, error) {
+	if !e.inStream {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := e.w.streams().events.GetLastMsgForSubject(ctx, messages.ResultSubject(e.reply))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("look up earlier result: %w", err)
+	}
+}

@@ -1,0 +1,227 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/messages"
+)
+
+// Worker consumes one queue and runs its tasks. Create it with New and
+// start it with Run.
+type Worker struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	drv  driver.Driver
+	cfg  Config
+	log  *slog.Logger
+	subj messages.Subjects
+	m    *metrics
+
+	active  active
+	slots   chan struct{} // a token per free slot
+	started atomic.Bool
+	bound   atomic.Bool
+	tasks   sync.WaitGroup
+
+	mu   sync.RWMutex
+	st   streams
+	cons jetstream.Consumer
+}
+
+// New returns a worker that consumes cfg.Queue on nc and runs tasks with
+// drv. It validates cfg (after WithDefaults) and starts nothing: call Run.
+func New(nc *nats.Conn, drv driver.Driver, cfg Config, logger *slog.Logger) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if nc == nil || drv == nil {
+		return nil, fmt.Errorf("%w: a NATS connection and a driver are required", ErrInvalidConfig)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	w := &Worker{
+		nc: nc, js: js, drv: drv, cfg: cfg,
+		log:    logger.With("worker", cfg.WorkerID, "queue", cfg.Queue),
+		subj:   messages.NewSubjects(cfg.Prefix),
+		m:      newMetrics(cfg.Concurrency),
+		active: active{tasks: make(map[string]context.CancelCauseFunc)},
+		slots:  make(chan struct{}, cfg.Concurrency),
+	}
+	for range cfg.Concurrency {
+		w.slots <- struct{}{}
+	}
+	return w, nil
+}
+
+// Config returns the worker's configuration with defaults applied.
+func (w *Worker) Config() Config { return w.cfg }
+
+// Run ensures the streams and consumer, consumes until ctx is done, then
+// drains: it stops pulling, waits up to DrainTimeout for held tasks, then
+// cancels the rest and hands them back (Nak) at once for another worker. It
+// returns nil after a clean stop, or an error when it could not bind at
+// start. Run may be called once.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return errors.New("worker: Run called twice")
+	}
+	if err := w.bind(ctx); err != nil {
+		return err
+	}
+	sub, err := w.nc.Subscribe(w.subj.AllCancels(), w.onCancel)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", w.subj.AllCancels(), err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	w.log.Info("worker consuming", "consumer", ConsumerName(w.cfg.Queue), "concurrency", w.cfg.Concurrency, "ack_wait", w.cfg.AckWait)
+
+	taskCtx, stopTasks := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopTasks(ErrShutdown)
+	w.pull(ctx, taskCtx)
+
+	w.log.Info("worker draining", "held", w.held(), "drain_timeout", w.cfg.DrainTimeout)
+	drained := make(chan struct{})
+	go func() { w.tasks.Wait(); close(drained) }()
+	t := time.NewTimer(w.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+		w.log.Warn("drain timeout: cancelling held tasks and handing them back", "held", w.held())
+		stopTasks(ErrShutdown)
+		<-drained
+	}
+	w.bound.Store(false)
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// held returns how many tasks the worker holds.
+func (w *Worker) held() int { return w.cfg.Concurrency - len(w.slots) }
+
+// bind ensures the streams and the consumer and keeps their handles.
+func (w *Worker) bind(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := ensureStreams(ctx, w.js, w.cfg)
+	if err != nil {
+		return err
+	}
+	cons, err := ensureConsumer(ctx, w.js, w.cfg)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.st, w.cons = st, cons
+	w.mu.Unlock()
+	w.bound.Store(true)
+	return nil
+}
+
+func (w *Worker) streams() streams {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.st
+}
+
+func (w *Worker) consumer() jetstream.Consumer {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.cons
+}
+
+// rebind binds again after consumer trouble, retrying with backoff until
+// it works or ctx ends. It is never a silent stall: every failure is
+// logged.
+func (w *Worker) rebind(ctx context.Context, why error) {
+	w.bound.Store(false)
+	w.log.Warn("consumer trouble, binding again", "err", why)
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	_ = backoff.RetryNotify(func() error { return w.bind(ctx) }, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
+		w.log.Error("bind consumer", "err", err, "retry_in", next)
+	})
+}
+
+// pull fetches exactly as many tasks as there are free slots, never more,
+// and starts a handler for each, until ctx ends. A task that arrives after
+// ctx ended is handed back at once.
+func (w *Worker) pull(ctx, taskCtx context.Context) {
+	lastCheck := time.Now()
+	for {
+		select {
+		case <-w.slots:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < w.cfg.Concurrency {
+			select {
+			case <-w.slots:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := w.consumer().Fetch(n, jetstream.FetchMaxWait(w.cfg.PullWait))
+		if err != nil {
+			w.release(n)
+			w.rebind(ctx, fmt.Errorf("fetch: %w", err))
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if ctx.Err() != nil {
+				_ = msg.Nak()
+				w.release(1)
+				continue
+			}
+			w.tasks.Add(1)
+			go func() {
+				defer w.tasks.Done()
+				defer w.release(1)
+				w.handle(taskCtx, msg)
+			}()
+		}
+		w.release(n - got)
+		if err := batch.Error(); err != nil && ctx.Err() == nil {
+			w.rebind(ctx, fmt.Errorf("fetch: %w", err))
+			continue
+		}
+		// An idle pull on a consumer that was deleted gets no answer at
+		// all; check now and then that it still exists.
+		if got == 0 && time.Since(lastCheck) >= 5*w.cfg.PullWait && ctx.Err() == nil {
+			lastCheck = time.Now()
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := w.consumer().Info(ictx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				w.rebind(ctx, fmt.Errorf("consumer info: %w", err))
+			}
+		}
+	}
+}
+
+func (w *Worker) release(n int) {
+	for range n {
+		w.slots <- struct{}{}
+	}
+}
