@@ -16,6 +16,7 @@ import (
 type cookie struct {
 	d      *Driver
 	task   driver.ContainerTask
+	labels map[string]string
 	closed atomic.Bool
 	ran    atomic.Bool
 }
@@ -28,6 +29,11 @@ func (c *cookie) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.d.closes.Add(1)
 		c.d.live.Add(-1)
+		c.d.mu.Lock()
+		if c.d.containers[c.task.Id()]--; c.d.containers[c.task.Id()] <= 0 {
+			delete(c.d.containers, c.task.Id())
+		}
+		c.d.mu.Unlock()
 	}
 	return nil
 }
@@ -66,7 +72,7 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 
 	limit := c.task.Memory()
 	if limit == 0 {
-		limit = d.opts.DefaultMemory
+		limit = uint64(d.opts.Config.DefaultMemory)
 	}
 	env := c.task.EnvVars()
 	stdout, stderr := c.task.Logger()

@@ -26,9 +26,13 @@ import (
 
 // Options configure a Driver; the zero value is ready to use.
 type Options struct {
-	// DefaultMemory is the limit for tasks that ask for none. Default
-	// driver.DefaultMemory.
-	DefaultMemory uint64
+	// Config is the policy a real driver enforces at Prepare: volumes
+	// outside AllowedVolumeRoots and images outside AllowedImages are
+	// permanent errors, DefaultMemory applies to tasks that ask for none.
+	// Its WithDefaults is applied.
+	Config driver.Config
+	// WorkerID is set as the jetrun.worker label, like the Docker driver.
+	WorkerID string
 	// StatInterval is how often a running task gets a Stat. Default 50ms.
 	StatInterval time.Duration
 }
@@ -42,6 +46,8 @@ type Driver struct {
 	prepareErrs  []error
 	prepareDelay time.Duration
 	pulls        map[string]pull // image -> pull still to simulate
+	missing      map[string]bool // images Prepare cannot find
+	containers   map[string]int  // task id -> live containers
 	panicOn      func(stage string, task driver.ContainerTask) bool
 	onRun        func(task driver.ContainerTask)
 
@@ -71,13 +77,11 @@ const (
 
 // New returns a fake driver with opts.
 func New(opts Options) *Driver {
-	if opts.DefaultMemory == 0 {
-		opts.DefaultMemory = uint64(driver.DefaultMemory)
-	}
+	opts.Config = opts.Config.WithDefaults()
 	if opts.StatInterval <= 0 {
 		opts.StatInterval = 50 * time.Millisecond
 	}
-	return &Driver{opts: opts, pulls: make(map[string]pull)}
+	return &Driver{opts: opts, pulls: make(map[string]pull), missing: make(map[string]bool), containers: make(map[string]int)}
 }
 
 // FailPrepare queues errors: the next len(errs) Prepare calls return them
@@ -107,6 +111,32 @@ func (d *Driver) SimulatePull(image string, total int64, steps int, every time.D
 		steps = 1
 	}
 	d.pulls[image] = pull{total: total, steps: steps, every: every}
+}
+
+// MarkMissing makes image one that cannot be found: Prepare fails with a
+// permanent error, as for a registry's "manifest unknown".
+func (d *Driver) MarkMissing(image string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.missing[image] = true
+}
+
+// Containers returns how many "containers" of task id exist.
+func (d *Driver) Containers(taskID string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.containers[taskID]
+}
+
+// Labels returns the labels of the "container" behind a cookie this driver
+// prepared: the task's labels plus jetrun.task and jetrun.worker. nil for a
+// cookie of another driver.
+func (d *Driver) Labels(c driver.Cookie) map[string]string {
+	ck, ok := c.(*cookie)
+	if !ok || ck.d != d {
+		return nil
+	}
+	return ck.labels
 }
 
 // PanicOn installs a predicate: Prepare (stage StagePrepare) or Run (stage
@@ -163,6 +193,7 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 		d.prepareErrs = d.prepareErrs[1:]
 	}
 	p, pulling := d.pulls[task.Image()]
+	missing := d.missing[task.Image()]
 	panicOn := d.panicOn
 	d.mu.Unlock()
 
@@ -178,6 +209,17 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if err := driver.ValidImage(task.Image()); err != nil {
 		return nil, driver.Permanent(fmt.Errorf("fake: image %q: %w", task.Image(), err))
 	}
+	if !d.opts.Config.ImageAllowed(task.Image()) {
+		return nil, driver.Permanent(fmt.Errorf("fake: image %q is not allowed", task.Image()))
+	}
+	for _, v := range task.Volumes() {
+		if !d.opts.Config.VolumeAllowed(v[0]) {
+			return nil, driver.Permanent(fmt.Errorf("fake: volume %q is not under an allowed root", v[0]))
+		}
+	}
+	if missing {
+		return nil, driver.Permanent(fmt.Errorf("fake: image %q: not found", task.Image()))
+	}
 	if task.Memory() > 0 && task.Memory() < 6<<20 {
 		return nil, driver.Permanent(fmt.Errorf("fake: memory %d bytes is below the 6 MiB minimum", task.Memory()))
 	}
@@ -186,9 +228,20 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 			return nil, err
 		}
 	}
+	labels := map[string]string{}
+	for k, v := range task.Labels() {
+		labels[k] = v
+	}
+	labels["jetrun.task"] = task.Id()
+	if d.opts.WorkerID != "" {
+		labels["jetrun.worker"] = d.opts.WorkerID
+	}
+	d.mu.Lock()
+	d.containers[task.Id()]++
+	d.mu.Unlock()
 	d.live.Add(1)
 	raise(&d.maxLive, d.live.Load())
-	return &cookie{d: d, task: task}, nil
+	return &cookie{d: d, task: task, labels: labels}, nil
 }
 
 func (d *Driver) pull(ctx context.Context, task driver.ContainerTask, p pull) error {
