@@ -3,7 +3,6 @@ package messages
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -51,10 +50,6 @@ func decode(what string, data []byte, v any) (err error) {
 	}
 	return nil
 }
-
-// errDecoderPanic marks a panic recovered from the MessagePack library; the
-// fuzz targets treat it as a bug to fix here.
-var errDecoderPanic = errors.New("decoder panic")
 
 // DecodeTask decodes a Task. It does not validate it: call Validate.
 func DecodeTask(data []byte) (*Task, error) {

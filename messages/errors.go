@@ -12,6 +12,10 @@ var (
 	// ErrInvalid is wrapped by every ValidationError: the payload decoded
 	// but is not acceptable.
 	ErrInvalid = errors.New("invalid message")
+
+	// errDecoderPanic marks a panic recovered from the MessagePack library
+	// inside a DecodeError; the fuzz targets treat it as a bug to fix here.
+	errDecoderPanic = errors.New("decoder panic")
 )
 
 // DecodeError means a payload is not a MessagePack map of the expected
