@@ -25,6 +25,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
@@ -162,8 +163,13 @@ func Docker(t testing.TB) *client.Client {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err = cli.Ping(ctx); err != nil {
+		var ping types.Ping
+		if ping, err = cli.Ping(ctx); err != nil {
 			cli.Close()
+		} else {
+			// Settle the API version now: the client's lazy negotiation
+			// races with concurrent requests.
+			cli.NegotiateAPIVersionPing(ping)
 		}
 	}
 	if err != nil {

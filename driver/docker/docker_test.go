@@ -1,0 +1,506 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"go.uber.org/goleak"
+
+	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/driver/drivertest"
+	"github.com/jetrun/jetrun/internal/testimage"
+)
+
+// testWorker labels every container these tests create, so the final
+// check finds only ours even when other packages use the daemon too.
+var testWorker = fmt.Sprintf("dockertest-%d-%d", os.Getpid(), time.Now().UnixNano())
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopSharedRegistry()
+	if err := removeLeftovers(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop")); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// removeLeftovers fails when a container of this test process survived
+// its test, and removes it.
+func removeLeftovers() error {
+	cli, err := testimage.NewClient()
+	if err != nil {
+		return nil
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		return nil // no daemon: the tests skipped or failed already
+	}
+	list, err := cli.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", LabelWorker+"="+testWorker)),
+	})
+	if err != nil {
+		return fmt.Errorf("list leftover containers: %w", err)
+	}
+	var names []string
+	for _, c := range list {
+		names = append(names, fmt.Sprintf("%s (task %s)", shortID(c.ID), c.Labels[LabelTask]))
+		cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("%d container(s) with label %s=%s left after the tests: %s", len(names), LabelWorker, testWorker, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// testLogger routes a driver's logs to t.Log until the test ends.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &tWriter{t: t}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *tWriter) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+}
+
+// newDriver returns a driver on the local daemon, skipping the test when
+// Docker is unavailable (failing with JETRUN_REQUIRE_DOCKER=1).
+func newDriver(t testing.TB, cfg driver.Config, opts Options) *Driver {
+	t.Helper()
+	testimage.Docker(t)
+	if opts.WorkerID == "" {
+		opts.WorkerID = testWorker
+	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	if opts.DockerConfigDir == "" {
+		opts.DockerConfigDir = t.TempDir() // no credentials unless asked
+	}
+	d, err := New(cfg, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("driver Close: %v", err)
+		}
+	})
+	return d
+}
+
+// registry returns the shared test registry, skipping (or failing with
+// JETRUN_REQUIRE_DOCKER=1) when docker-registry cannot run.
+func needRegistry(t testing.TB) *testRegistry {
+	t.Helper()
+	r, err := startedRegistry()
+	if err != nil {
+		testimage.Unavailable(t, err)
+	}
+	return r
+}
+
+func containerLabels(t *testing.T, d *Driver, c driver.Cookie) map[string]string {
+	t.Helper()
+	info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	return info.Config.Labels
+}
+
+func taskContainers(t *testing.T, d *Driver, taskID string) int {
+	t.Helper()
+	list, err := d.cli.ContainerList(context.Background(), container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+taskID)),
+	})
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	return len(list)
+}
+
+func TestConformance(t *testing.T) {
+	image := testimage.Ensure(t)
+	reg := needRegistry(t)
+	d := newDriver(t, driver.Config{}, Options{DockerConfigDir: reg.ConfigDir})
+	drivertest.Run(t, drivertest.Harness{
+		Driver:       d,
+		Image:        image,
+		MissingImage: reg.Host + "/jetrun/missing:no-such-tag",
+		Labels:       func(t *testing.T, c driver.Cookie) map[string]string { return containerLabels(t, d, c) },
+		Containers:   func(t *testing.T, id string) int { return taskContainers(t, d, id) },
+	})
+}
+
+func TestContainerSecurityDefaults(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(image, "true")
+	task.MemoryLimit = 32 << 20
+	task.MilliCPUs = 500
+	task.LabelSet = map[string]string{"team": "a"}
+	info := prepareAndInspect(t, d, task)
+
+	hc := info.HostConfig
+	if hc.NetworkMode != "none" || !info.Config.NetworkDisabled {
+		t.Errorf("network mode %q (disabled %v), want none", hc.NetworkMode, info.Config.NetworkDisabled)
+	}
+	if !slices.Equal(hc.CapDrop, []string{"ALL"}) {
+		t.Errorf("CapDrop = %q, want [ALL]", hc.CapDrop)
+	}
+	if !slices.Contains(hc.SecurityOpt, "no-new-privileges:true") {
+		t.Errorf("SecurityOpt = %q, want no-new-privileges", hc.SecurityOpt)
+	}
+	if hc.Memory != 32<<20 || hc.MemorySwap != 32<<20 {
+		t.Errorf("memory %d swap %d, want both %d (no swap)", hc.Memory, hc.MemorySwap, 32<<20)
+	}
+	if hc.CPUPeriod != 100_000 || hc.CPUQuota != 50_000 {
+		t.Errorf("CPU quota %d/%d, want 50000/100000 for 500 milli-CPUs", hc.CPUQuota, hc.CPUPeriod)
+	}
+	if hc.PidsLimit == nil || *hc.PidsLimit != driver.DefaultPidsLimit {
+		t.Errorf("pids limit %v, want %d", hc.PidsLimit, driver.DefaultPidsLimit)
+	}
+	if hc.Init == nil || !*hc.Init {
+		t.Error("no init process")
+	}
+	if hc.ReadonlyRootfs || info.Config.User != "" {
+		t.Errorf("read-only %v user %q, want the defaults (writable, image user)", hc.ReadonlyRootfs, info.Config.User)
+	}
+	if info.Config.OpenStdin {
+		t.Error("stdin open for a task without input")
+	}
+	want := map[string]string{"team": "a", LabelTask: task.ID, LabelWorker: testWorker}
+	for k, v := range want {
+		if info.Config.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, info.Config.Labels[k], v)
+		}
+	}
+}
+
+func TestContainerHardenedConfig(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, User: "1000:1000", DefaultMemory: 64 << 20}, Options{})
+	task := drivertest.NewTask(image, "cat")
+	task.Stdin = []byte("x")
+	info := prepareAndInspect(t, d, task)
+	if !info.HostConfig.ReadonlyRootfs || info.HostConfig.Tmpfs["/tmp"] == "" {
+		t.Errorf("read-only %v tmpfs %v, want a read-only root with a tmpfs /tmp", info.HostConfig.ReadonlyRootfs, info.HostConfig.Tmpfs)
+	}
+	if info.Config.User != "1000:1000" {
+		t.Errorf("user %q, want 1000:1000", info.Config.User)
+	}
+	if info.HostConfig.Memory != 64<<20 {
+		t.Errorf("memory %d, want the configured default %d", info.HostConfig.Memory, 64<<20)
+	}
+	if !info.Config.OpenStdin || !info.Config.StdinOnce {
+		t.Error("stdin not open for a task with input")
+	}
+
+	// And it runs that way.
+	task = drivertest.NewTask(image, "cat", ";", "pwd")
+	task.Stdin = []byte("in\n")
+	c := prepare(t, d, task)
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v %v", res, err)
+	}
+	if got := string(task.Stdout()); got != "in\n/\n" {
+		t.Errorf("stdout %q", got)
+	}
+}
+
+func prepare(t *testing.T, d *Driver, task *drivertest.Task) driver.Cookie {
+	t.Helper()
+	c, err := d.Prepare(context.Background(), task)
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return c
+}
+
+func prepareAndInspect(t *testing.T, d *Driver, task *drivertest.Task) container.InspectResponse {
+	t.Helper()
+	c := prepare(t, d, task)
+	info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	return info
+}
+
+func TestPolicyRefusedAtPrepare(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	d := newDriver(t, driver.Config{
+		DefaultMemory:      64 << 20,
+		MaxMemory:          128 << 20,
+		AllowedImages:      []string{"docker.io/library/jetrun-testee:*"},
+		AllowedVolumeRoots: []string{root},
+	}, Options{})
+	for name, tc := range map[string]struct {
+		mutate func(*drivertest.Task)
+		want   error
+	}{
+		"memory above max":      {func(tk *drivertest.Task) { tk.MemoryLimit = 256 << 20 }, ErrMemoryTooLarge},
+		"image not allowed":     {func(tk *drivertest.Task) { tk.Img = "example.com/other:1" }, ErrImageNotAllowed},
+		"volume outside root":   {func(tk *drivertest.Task) { tk.Mounts = [][2]string{{root + "/../etc", "/x"}} }, ErrVolumeNotAllowed},
+		"relative volume":       {func(tk *drivertest.Task) { tk.Mounts = [][2]string{{"data", "/x"}} }, ErrVolumeNotAllowed},
+		"relative target":       {func(tk *drivertest.Task) { tk.Mounts = [][2]string{{root, "x"}} }, ErrVolumeNotAllowed},
+		"invalid image":         {func(tk *drivertest.Task) { tk.Img = "UPPER/case::x" }, nil},
+		"volume under root ok?": {func(tk *drivertest.Task) { tk.Mounts = [][2]string{{root, "/data"}} }, errOK},
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := drivertest.NewTask(image, "true")
+			tc.mutate(task)
+			c, err := d.Prepare(context.Background(), task)
+			if tc.want == errOK {
+				if err != nil {
+					t.Fatalf("Prepare: %v", err)
+				}
+				c.Close()
+				return
+			}
+			if err == nil {
+				c.Close()
+				t.Fatal("Prepare succeeded")
+			}
+			if !errors.Is(err, driver.ErrPermanent) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Errorf("Prepare error %v: want permanent %v", err, tc.want)
+			}
+			if n := taskContainers(t, d, task.ID); n != 0 {
+				t.Errorf("%d containers left", n)
+			}
+		})
+	}
+}
+
+var errOK = errors.New("no error")
+
+func TestBindVolume(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	d := newDriver(t, driver.Config{AllowedVolumeRoots: []string{root}}, Options{})
+	task := drivertest.NewTask(image, "pwd")
+	task.Mounts = [][2]string{{root, "/data"}}
+	task.Dir = "/data"
+	info := prepareAndInspect(t, d, task)
+	if len(info.HostConfig.Mounts) != 1 || info.HostConfig.Mounts[0].Source != root || info.HostConfig.Mounts[0].Target != "/data" {
+		t.Errorf("mounts %+v, want %s bound at /data", info.HostConfig.Mounts, root)
+	}
+}
+
+func TestStats(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(image, "alloc", "20", ";", "sleep", "3s")
+	task.MemoryLimit = 64 << 20
+	c := prepare(t, d, task)
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v, %v", res, err)
+	}
+	stats := task.Stats()
+	if len(stats) == 0 {
+		t.Fatal("no stats for a task that ran 3 s")
+	}
+	last := stats[len(stats)-1]
+	for _, k := range []string{driver.MetricCPUTotal, driver.MetricMemUsage, driver.MetricMemLimit, driver.MetricNetRx,
+		driver.MetricNetTx, driver.MetricDiskRead, driver.MetricDiskWrite, driver.MetricPids} {
+		if _, ok := last.Metrics[k]; !ok {
+			t.Errorf("metric %s missing from %v", k, last.Metrics)
+		}
+	}
+	if got := last.Metrics[driver.MetricMemLimit]; got != 64<<20 {
+		t.Errorf("mem_limit %d, want %d", got, 64<<20)
+	}
+	var peak uint64 // the last sample may come as the task exits
+	for _, s := range stats {
+		peak = max(peak, s.Metrics[driver.MetricMemUsage])
+	}
+	if peak < 20<<20 || peak > 64<<20 {
+		t.Errorf("peak mem_usage %d for a task holding 20 MiB under a 64 MiB limit", peak)
+	}
+	if last.Metrics[driver.MetricCPUTotal] == 0 || last.Metrics[driver.MetricPids] == 0 {
+		t.Errorf("implausible sample: %v", last.Metrics)
+	}
+	if last.Timestamp.IsZero() {
+		t.Error("sample without a timestamp")
+	}
+	t.Logf("%d samples, last %v", len(stats), last.Metrics)
+}
+
+// slowStats is a task whose WriteStat blocks for a long time.
+type slowStats struct {
+	*drivertest.Task
+	calls atomic.Int64
+}
+
+func (s *slowStats) WriteStat(driver.Stat) {
+	s.calls.Add(1)
+	time.Sleep(1500 * time.Millisecond)
+}
+
+func TestSlowStatsConsumerDoesNotBlockOutput(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := &slowStats{Task: drivertest.NewTask(image, "sleep", "3s", ";", "write", "8", ";", "echo", "end")}
+	c, err := d.Prepare(context.Background(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v, %v", res, err)
+	}
+	if n := len(task.Stdout()); n != 8<<20+4 {
+		t.Errorf("stdout %d bytes, want %d", n, 8<<20+4)
+	}
+	if task.calls.Load() == 0 {
+		t.Error("WriteStat never called")
+	}
+}
+
+func TestRemoveWorkerContainers(t *testing.T) {
+	image := testimage.Ensure(t)
+	worker := testWorker + "-crashed"
+	d := newDriver(t, driver.Config{}, Options{WorkerID: worker})
+	var cookies []driver.Cookie
+	for range 2 {
+		c, err := d.Prepare(context.Background(), drivertest.NewTask(image, "sleep", "1h"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookies = append(cookies, c)
+	}
+	// One of them running, as after a crash mid-task.
+	go cookies[0].Run(context.Background())
+	n, err := d.RemoveWorkerContainers(context.Background(), worker)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveWorkerContainers = %d, %v; want 2, nil", n, err)
+	}
+	if n, err := d.RemoveWorkerContainers(context.Background(), worker); err != nil || n != 0 {
+		t.Errorf("second RemoveWorkerContainers = %d, %v; want 0, nil", n, err)
+	}
+	for _, c := range cookies {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close of a removed container: %v", err)
+		}
+	}
+	if _, err := d.RemoveWorkerContainers(context.Background(), ""); err == nil {
+		t.Error("empty worker id accepted")
+	}
+}
+
+func TestDaemonUnreachable(t *testing.T) {
+	d, err := New(driver.Config{DockerHost: "unix:///nonexistent/jetrun/docker.sock"}, Options{WorkerID: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if d.IsAlive(ctx) {
+		t.Error("IsAlive true without a daemon")
+	}
+	_, err = d.Prepare(ctx, drivertest.NewTask("jetrun-testee:any", "true"))
+	if !driver.IsTransient(err) {
+		t.Errorf("Prepare without a daemon: %v; want a transient error", err)
+	}
+	if _, err := d.RemoveWorkerContainers(ctx, "w"); !driver.IsTransient(err) {
+		t.Errorf("RemoveWorkerContainers without a daemon: %v; want a transient error", err)
+	}
+}
+
+func TestIsAlive(t *testing.T) {
+	d := newDriver(t, driver.Config{}, Options{})
+	if !d.IsAlive(context.Background()) {
+		t.Error("IsAlive false with a running daemon")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(driver.Config{}, Options{}); !errors.Is(err, driver.ErrInvalidConfig) {
+		t.Errorf("New without worker id: %v", err)
+	}
+	if _, err := New(driver.Config{PidsLimit: -1}, Options{WorkerID: "w"}); !errors.Is(err, driver.ErrInvalidConfig) {
+		t.Errorf("New with a negative pids limit: %v", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		transient bool
+	}{
+		{cerrdefs.ErrNotFound, false},
+		{cerrdefs.ErrUnauthenticated, false},
+		{cerrdefs.ErrPermissionDenied, false},
+		{cerrdefs.ErrInvalidArgument, false},
+		{cerrdefs.ErrConflict, false},
+		{cerrdefs.ErrUnavailable, true},
+		{cerrdefs.ErrInternal, true},
+		{cerrdefs.ErrResourceExhausted, true},
+		{context.DeadlineExceeded, true},
+		{io.ErrUnexpectedEOF, true},
+	} {
+		got := classify(fmt.Errorf("wrapped: %w", tc.err))
+		if driver.IsTransient(got) != tc.transient || errors.Is(got, driver.ErrPermanent) == tc.transient {
+			t.Errorf("classify(%v): transient %v, want %v", tc.err, driver.IsTransient(got), tc.transient)
+		}
+		if !errors.Is(got, tc.err) {
+			t.Errorf("classify(%v) lost the original error", tc.err)
+		}
+	}
+	if classify(nil) != nil {
+		t.Error("classify(nil) != nil")
+	}
+}

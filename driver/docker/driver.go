@@ -1,0 +1,210 @@
+// Package docker runs jetrun tasks as Docker containers through the Docker
+// Engine API (the version is negotiated with the daemon, so API 1.41 daemons
+// such as Debian's work).
+//
+// Construct it with New, run tasks with Prepare and the returned cookie's
+// Run, and Close it when the worker stops:
+//
+//	drv, err := docker.New(cfg, docker.Options{WorkerID: id, Logger: logger})
+//	if err != nil { ... }
+//	defer drv.Close()
+//	n, err := drv.RemoveWorkerContainers(ctx, id) // after a crash
+//
+// Containers get secure defaults from driver.Config: network mode "none",
+// every capability dropped, no-new-privileges, a memory limit with no swap,
+// a CPU quota, a pids limit, an init process, optionally a read-only root
+// filesystem with a tmpfs /tmp, and labels jetrun.task=<task id> and
+// jetrun.worker=<worker id> besides the task's own.
+//
+// Prepare pulls a missing image with the credentials of the Docker config
+// file ($DOCKER_CONFIG/config.json or ~/.docker/config.json) for the
+// image's registry; concurrent Prepares of one image share one download.
+// Its errors are classified with driver.ErrTransient or driver.ErrPermanent
+// from Docker's error types.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/jetrun/jetrun/driver"
+)
+
+// Labels the driver sets on every container it creates.
+const (
+	LabelTask   = "jetrun.task"   // the task's id
+	LabelWorker = "jetrun.worker" // the creating worker's id
+)
+
+// Default values applied by New.
+const (
+	DefaultPullTimeout    = 15 * time.Minute
+	DefaultCleanupTimeout = 30 * time.Second
+)
+
+// Options are the per-process settings of a Driver; the task policy lives
+// in driver.Config.
+type Options struct {
+	// WorkerID labels every container (jetrun.worker) so a restarted worker
+	// can remove what it left behind. Required.
+	WorkerID string
+	// Logger receives the driver's logs; nil discards them.
+	Logger *slog.Logger
+	// PullTimeout bounds one image download. Default 15 minutes.
+	PullTimeout time.Duration
+	// CleanupTimeout bounds removing a container and killing a task.
+	// Default 30 seconds.
+	CleanupTimeout time.Duration
+	// DockerConfigDir holds config.json with registry credentials. Empty
+	// means $DOCKER_CONFIG, else ~/.docker.
+	DockerConfigDir string
+}
+
+// Driver runs tasks as Docker containers. It is safe for concurrent use.
+type Driver struct {
+	cli    *client.Client
+	cfg    driver.Config
+	opts   Options
+	logger *slog.Logger
+
+	negotiateMu sync.Mutex
+	negotiated  bool // API version settled: the client is safe to share
+
+	mu          sync.Mutex
+	closed      bool
+	pulls       map[string]*pull
+	pullCancels map[string]context.CancelFunc
+	wg          sync.WaitGroup // running downloads
+}
+
+var _ driver.Driver = (*Driver)(nil)
+
+// New returns a Driver for the daemon at cfg.DockerHost (the environment's
+// default when empty), with cfg's zero fields set to their defaults. It
+// does not contact the daemon: see IsAlive.
+func New(cfg driver.Config, opts Options) (*Driver, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.WorkerID == "" {
+		return nil, fmt.Errorf("%w: docker driver: worker id is required", driver.ErrInvalidConfig)
+	}
+	if opts.PullTimeout <= 0 {
+		opts.PullTimeout = DefaultPullTimeout
+	}
+	if opts.CleanupTimeout <= 0 {
+		opts.CleanupTimeout = DefaultCleanupTimeout
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if cfg.DockerHost != "" {
+		clientOpts = append(clientOpts, client.WithHost(cfg.DockerHost))
+	}
+	cli, err := client.NewClientWithOpts(clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: docker host %q: %v", driver.ErrInvalidConfig, cfg.DockerHost, err)
+	}
+	return &Driver{
+		cli:         cli,
+		cfg:         cfg,
+		opts:        opts,
+		logger:      logger.With("driver", "docker", "worker", opts.WorkerID),
+		pulls:       make(map[string]*pull),
+		pullCancels: make(map[string]context.CancelFunc),
+	}, nil
+}
+
+// Close stops downloads in progress, waits for them, and releases the
+// client. Containers are left to their cookies. Safe to call many times.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	for _, cancel := range d.pullCancels {
+		cancel()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	return d.cli.Close()
+}
+
+// ready negotiates the API version once, before the client is used
+// concurrently: the Docker client's lazy negotiation races with concurrent
+// requests.
+func (d *Driver) ready(ctx context.Context) error {
+	d.negotiateMu.Lock()
+	defer d.negotiateMu.Unlock()
+	if d.negotiated {
+		return nil
+	}
+	ping, err := d.cli.Ping(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("docker daemon at %s: %w", d.cli.DaemonHost(), err))
+	}
+	d.cli.NegotiateAPIVersionPing(ping)
+	d.negotiated = true
+	d.logger.Debug("docker API negotiated", "version", d.cli.ClientVersion(), "daemon_api", ping.APIVersion)
+	return nil
+}
+
+// IsAlive reports whether the daemon answers a ping.
+func (d *Driver) IsAlive(ctx context.Context) bool {
+	_, err := d.cli.Ping(ctx)
+	return err == nil
+}
+
+// RemoveWorkerContainers force-removes every container (running or not)
+// labelled jetrun.worker=workerID, with its anonymous volumes, and returns
+// how many it removed. A worker calls it at start to clean up after a crash.
+func (d *Driver) RemoveWorkerContainers(ctx context.Context, workerID string) (int, error) {
+	if workerID == "" {
+		return 0, errors.New("remove worker containers: empty worker id")
+	}
+	if err := d.ready(ctx); err != nil {
+		return 0, err
+	}
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", LabelWorker+"="+workerID)),
+	})
+	if err != nil {
+		return 0, classify(fmt.Errorf("list containers of worker %q: %w", workerID, err))
+	}
+	removed := 0
+	var errs []error
+	for _, c := range list {
+		err := d.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		switch {
+		case err == nil:
+			removed++
+			d.logger.Info("removed leftover container", "container", shortID(c.ID), "task", c.Labels[LabelTask])
+		case cerrdefs.IsNotFound(err):
+		default:
+			errs = append(errs, fmt.Errorf("remove container %s: %w", shortID(c.ID), err))
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,66 @@
+package docker
+
+import (
+	"context"
+	"errors"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
+
+	"github.com/jetrun/jetrun/driver"
+)
+
+var (
+	// ErrVolumeNotAllowed is wrapped (as a permanent error) by Prepare when
+	// a task mounts a host path outside the configured volume roots.
+	ErrVolumeNotAllowed = errors.New("volume not allowed")
+	// ErrImageNotAllowed is wrapped (as a permanent error) by Prepare when a
+	// task's image does not match the configured allow-list.
+	ErrImageNotAllowed = errors.New("image not allowed")
+	// ErrMemoryTooLarge is wrapped (as a permanent error) by Prepare when a
+	// task asks for more memory than the configured maximum.
+	ErrMemoryTooLarge = errors.New("memory above the maximum")
+	// ErrPullStream is wrapped (as a transient error) when the daemon
+	// reports a failure in the middle of an image download, after the
+	// registry accepted the request.
+	ErrPullStream = errors.New("image download failed")
+	// ErrClosed is returned by Prepare after the Driver was closed.
+	ErrClosed = errors.New("docker driver closed")
+)
+
+// classify marks err as transient or permanent from its type, never from
+// its text: the Docker client maps HTTP statuses to containerd's errdefs
+// classes, and connection failures have their own type.
+//
+// Permanent: not found, unauthenticated, permission denied, invalid
+// argument, failed precondition, not implemented, conflict.
+// Transient: the daemon unreachable, unavailable, internal (5xx),
+// resource exhausted (429), deadline exceeded, network errors, and anything
+// unclassified (the caller bounds its retries).
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, driver.ErrTransient), errors.Is(err, driver.ErrPermanent):
+		return err
+	case client.IsErrConnectionFailed(err),
+		cerrdefs.IsUnavailable(err),
+		cerrdefs.IsInternal(err),
+		cerrdefs.IsResourceExhausted(err),
+		cerrdefs.IsDeadlineExceeded(err),
+		cerrdefs.IsUnknown(err),
+		errors.Is(err, context.DeadlineExceeded):
+		return driver.Transient(err)
+	case cerrdefs.IsNotFound(err),
+		cerrdefs.IsUnauthorized(err),
+		cerrdefs.IsPermissionDenied(err),
+		cerrdefs.IsInvalidArgument(err),
+		cerrdefs.IsFailedPrecondition(err),
+		cerrdefs.IsNotImplemented(err),
+		cerrdefs.IsConflict(err),
+		cerrdefs.IsAlreadyExists(err):
+		return driver.Permanent(err)
+	}
+	// Network errors and anything unclassified: worth a bounded retry.
+	return driver.Transient(err)
+}

@@ -1,0 +1,173 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+
+	"github.com/jetrun/jetrun/driver"
+)
+
+// cpuPeriod is the CFS period the CPU quota is expressed in (100 ms).
+const cpuPeriod = 100_000
+
+// tmpfsOptions are the mount options of /tmp on a read-only root.
+const tmpfsOptions = "rw,nosuid,nodev,noexec,size=64m"
+
+// Prepare checks the task against the policy, makes its image present
+// (pulling it when missing) and creates its container, stopped. A failed
+// Prepare leaves no container behind. Errors are classified with
+// driver.ErrTransient or driver.ErrPermanent.
+func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver.Cookie, error) {
+	ref := task.Image()
+	if err := driver.ValidImage(ref); err != nil {
+		return nil, driver.Permanent(fmt.Errorf("task %s: image %q: %w", task.Id(), ref, err))
+	}
+	if !d.cfg.ImageAllowed(ref) {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w: %q", task.Id(), ErrImageNotAllowed, ref))
+	}
+	cfg, hostCfg, err := d.containerConfig(task)
+	if err != nil {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w", task.Id(), err))
+	}
+	if err := d.ready(ctx); err != nil {
+		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
+	}
+	if err := d.ensureImage(ctx, ref, task); err != nil {
+		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
+	}
+
+	name := containerName(task.Id())
+	resp, err := d.cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, name)
+	if err != nil {
+		// The daemon may have created it before ctx ended: remove by name.
+		d.removeQuietly(name)
+		return nil, classify(fmt.Errorf("task %s: create container: %w", task.Id(), err))
+	}
+	for _, w := range resp.Warnings {
+		d.logger.Warn("container created with a warning", "task", task.Id(), "warning", w)
+	}
+	d.logger.Debug("container created", "task", task.Id(), "container", shortID(resp.ID), "image", ref)
+	return &cookie{d: d, task: task, id: resp.ID, stdin: cfg.OpenStdin}, nil
+}
+
+// containerConfig translates the task and the driver's policy into
+// Docker's container and host configuration.
+func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, *container.HostConfig, error) {
+	memory := task.Memory()
+	if memory == 0 {
+		memory = uint64(d.cfg.DefaultMemory)
+	}
+	if memory > uint64(d.cfg.MaxMemory) {
+		return nil, nil, fmt.Errorf("%w: %s asked, %s allowed", ErrMemoryTooLarge, driver.Memory(memory), d.cfg.MaxMemory)
+	}
+	cpus := task.CPUs()
+	if cpus == 0 {
+		cpus = d.cfg.DefaultCPUs
+	}
+
+	labels := make(map[string]string, len(task.Labels())+2)
+	maps.Copy(labels, task.Labels())
+	labels[LabelTask] = task.Id()
+	labels[LabelWorker] = d.opts.WorkerID
+
+	env := make([]string, 0, len(task.EnvVars()))
+	for _, k := range slices.Sorted(maps.Keys(task.EnvVars())) {
+		env = append(env, k+"="+task.EnvVars()[k])
+	}
+
+	var mounts []mount.Mount
+	for _, v := range task.Volumes() {
+		host, target := v[0], v[1]
+		if !d.cfg.VolumeAllowed(host) {
+			return nil, nil, fmt.Errorf("%w: %q is not under an allowed volume root", ErrVolumeNotAllowed, host)
+		}
+		if !filepath.IsAbs(target) {
+			return nil, nil, fmt.Errorf("%w: container path %q is not absolute", ErrVolumeNotAllowed, target)
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Clean(host), Target: target})
+	}
+
+	hasInput := task.Input() != nil
+	cfg := &container.Config{
+		Image:        task.Image(),
+		Cmd:          task.Command(),
+		Env:          env,
+		Labels:       labels,
+		WorkingDir:   task.WorkDir(),
+		User:         d.cfg.User,
+		AttachStdin:  hasInput,
+		OpenStdin:    hasInput,
+		StdinOnce:    hasInput,
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	if d.cfg.NetworkMode == "none" {
+		cfg.NetworkDisabled = true
+	}
+	init := true
+	pids := d.cfg.PidsLimit
+	hostCfg := &container.HostConfig{
+		NetworkMode:    container.NetworkMode(d.cfg.NetworkMode),
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges:true"},
+		ReadonlyRootfs: d.cfg.ReadOnlyRootfs,
+		Init:           &init,
+		Mounts:         mounts,
+		Resources: container.Resources{
+			Memory:     int64(memory),
+			MemorySwap: int64(memory), // equal to Memory: no swap
+			CPUPeriod:  cpuPeriod,
+			CPUQuota:   int64(cpus) * cpuPeriod / 1000,
+			PidsLimit:  &pids,
+		},
+	}
+	if d.cfg.ReadOnlyRootfs {
+		hostCfg.Tmpfs = map[string]string{"/tmp": tmpfsOptions}
+	}
+	return cfg, hostCfg, nil
+}
+
+// containerName is a unique, readable name for a task's container.
+func containerName(taskID string) string {
+	var b strings.Builder
+	b.WriteString("jetrun-")
+	for _, r := range taskID {
+		if b.Len() >= 7+64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	var nonce [4]byte
+	rand.Read(nonce[:])
+	b.WriteByte('-')
+	b.WriteString(hex.EncodeToString(nonce[:]))
+	return b.String()
+}
+
+// removeQuietly force-removes a container by id or name under a fresh
+// bounded context; a missing container is fine, other failures are logged.
+func (d *Driver) removeQuietly(idOrName string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.CleanupTimeout)
+	defer cancel()
+	err := d.cli.ContainerRemove(ctx, idOrName, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	d.logger.Warn("remove container failed", "container", idOrName, "err", err)
+	return classify(fmt.Errorf("remove container %s: %w", idOrName, err))
+}
