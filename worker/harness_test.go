@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/driver/fake"
 	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/messages"
@@ -84,6 +85,14 @@ type running struct {
 // start runs a worker with its own connection until the test ends.
 func (e *env) start(cfg Config, drv *fake.Driver) *running {
 	e.t.Helper()
+	r := e.startDriver(cfg, drv)
+	r.drv = drv
+	return r
+}
+
+// startDriver is start with any driver.
+func (e *env) startDriver(cfg Config, drv driver.Driver) *running {
+	e.t.Helper()
 	nc, err := nats.Connect(e.srv.ClientURL())
 	if err != nil {
 		e.t.Fatal(err)
@@ -94,7 +103,7 @@ func (e *env) start(cfg Config, drv *fake.Driver) *running {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, nc: nc, drv: drv, cancel: cancel, done: make(chan error, 1)}
+	r := &running{w: w, nc: nc, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- w.Run(ctx) }()
 	e.t.Cleanup(func() { r.stop(e.t) })
 	return r

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/messages"
+	"github.com/jetrun/jetrun/worker"
+)
+
+// options are the parsed flags.
+type options struct {
+	natsURL        string
+	embeddedListen string
+	dataDir        string
+	creds          string
+	nkey           string
+	tlsCert        string
+	tlsKey         string
+	tlsCA          string
+	metricsAddr    string
+	logFormat      string
+	logLevel       string
+	cfg            worker.Config
+}
+
+// envName maps a flag name to its environment variable: max-memory ->
+// JETRUN_MAX_MEMORY.
+func envName(flagName string) string {
+	return "JETRUN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// listFlag is a comma-separated list.
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	*l.v = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.v = append(*l.v, p)
+		}
+	}
+	return nil
+}
+
+// memFlag is a size with a unit ("512M", "4G").
+type memFlag struct{ v *driver.Memory }
+
+func (m memFlag) String() string {
+	if m.v == nil || *m.v == 0 {
+		return ""
+	}
+	return m.v.String()
+}
+
+func (m memFlag) Set(s string) error { return m.v.UnmarshalText([]byte(s)) }
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return d + "/jetrun"
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return h + "/.local/state/jetrun"
+	}
+	return "jetrun-data"
+}
+
+// parseFlags reads args, with JETRUN_* environment variables as defaults
+// that flags override.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	c := &o.cfg
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+
+	fs.StringVar(&o.natsURL, "nats", "", "NATS server URL(s), comma separated; empty starts an embedded JetStream server in this process")
+	fs.StringVar(&o.embeddedListen, "embedded-listen", "127.0.0.1:4222", "host:port the embedded NATS server listens on (port 0: a random port)")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "directory of the embedded server's JetStream state")
+	fs.StringVar(&o.creds, "creds", "", "NATS credentials file (JWT and nkey seed)")
+	fs.StringVar(&o.nkey, "nkey", "", "NATS nkey seed file")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "client certificate file for NATS TLS (with --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "client key file for NATS TLS")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "CA file to verify the NATS server's certificate")
+	fs.StringVar(&c.Prefix, "prefix", messages.DefaultPrefix, "subject prefix P of all jetrun subjects")
+	fs.StringVar(&c.Queue, "queue", messages.DefaultQueue, "queue to consume: tasks published to P.tasks.<queue>")
+	fs.IntVar(&c.Concurrency, "concurrency", runtime.NumCPU(), "most tasks run (and held unacked) at once")
+	fs.StringVar(&c.WorkerID, "worker-id", host, "this worker's id in events and container labels; must be unique in the fleet")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "address serving /metrics, /healthz and /readyz; empty disables")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", worker.DefaultDrainTimeout, "on SIGTERM, how long running tasks may finish before they are handed back")
+	fs.DurationVar(&c.AckWait, "ack-wait", worker.DefaultAckWait, "lease of a delivered task, kept alive by heartbeats (consumer setting, shared by the fleet)")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", worker.DefaultMaxDeliver, "deliveries of a task at most; the last one always ends in a result (consumer setting)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	p := &c.Policy
+	fs.Var(memFlag{&p.MaxMemory}, "max-memory", "most memory a task may ask for, e.g. 4G (default 4GiB)")
+	fs.Var(memFlag{&p.DefaultMemory}, "default-memory", "memory of a task that asks for none, e.g. 256M (default 256MiB)")
+	fs.Uint64Var(&p.DefaultCPUs, "default-cpus", driver.DefaultCPUs, "milli-CPUs of a task that asks for none (1000 = one CPU)")
+	fs.DurationVar(&c.MaxTimeout, "max-timeout", worker.DefaultMaxTaskTimeout, "longest timeout a task may ask for")
+	fs.DurationVar(&c.DefaultTimeout, "default-timeout", worker.DefaultTaskTimeout, "timeout of a task that asks for none")
+	fs.Var(listFlag{&p.AllowedImages}, "allowed-images", "comma-separated patterns images must match after normalisation, e.g. 'docker.io/library/*' (default: any)")
+	fs.Var(listFlag{&p.AllowedVolumeRoots}, "allowed-volume-roots", "comma-separated host directories tasks may mount from (default: none, volumes refused)")
+	fs.StringVar(&p.NetworkMode, "network", driver.DefaultNetworkMode, "container network mode")
+	fs.BoolVar(&p.ReadOnlyRootfs, "read-only-rootfs", false, "mount the image read-only, with a tmpfs /tmp")
+	fs.StringVar(&p.User, "user", "", "run containers as this user (uid[:gid] or name); empty: the image's user")
+	fs.Int64Var(&p.PidsLimit, "pids-limit", driver.DefaultPidsLimit, "most processes per container")
+	fs.StringVar(&p.DockerHost, "docker-host", "", "Docker daemon address; empty: DOCKER_HOST or the local socket")
+	fs.Int64Var(&c.LogCap, "log-cap", worker.DefaultLogCap, "most output bytes published per task; the rest is counted as dropped")
+
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: worker [flags]
+
+Runs jetrun tasks from NATS JetStream in Docker containers (no network, all
+capabilities dropped, memory/CPU/pids limits). With no --nats it starts an
+embedded JetStream server. Every flag can also be set by the environment
+variable shown, e.g. --max-memory as JETRUN_MAX_MEMORY; flags win.
+
+Flags:
+`)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(fs.Output(), "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, usageError{envErr}
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, usageError{fmt.Errorf("--log-format %q: want text or json", o.logFormat)}
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
+	}
+	if c.WorkerID == "" {
+		return nil, usageError{fmt.Errorf("--worker-id is required (the host name is unknown)")}
+	}
+	return o, nil
+}

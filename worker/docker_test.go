@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/driver/docker"
+	"github.com/jetrun/jetrun/internal/testimage"
+	"github.com/jetrun/jetrun/messages"
+)
+
+// TestDockerEndToEnd runs a real container through the worker and checks
+// what a user sees: status events in order, logs, stats and the result.
+func TestDockerEndToEnd(t *testing.T) {
+	image := testimage.Ensure(t)
+	e := newEnv(t)
+	drv, err := docker.New(driver.Config{}, docker.Options{WorkerID: "docker-e2e", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
+	cfg := testConfig("docker-e2e")
+	cfg.AckWait = 10 * time.Second
+	run := e.startDriver(cfg, drv)
+	e.submit(&messages.Task{
+		ID: "docker-1", Image: image, Input: []byte("from stdin\n"), Env: map[string]string{"GREETING": "hello"},
+		Cmd: []string{"env", "GREETING", ";", "cat", ";", "echoerr", "to stderr", ";", "sleep", "2500ms", ";", "exit", "4"},
+	})
+	r := e.result("docker-1", 2*time.Minute)
+	if r.Status != messages.ResultError || r.ExitCode != 4 || r.Worker != "docker-e2e" {
+		t.Fatalf("result = %+v, want error with exit code 4", r)
+	}
+	if r.Started.IsZero() || len(r.Stats) == 0 {
+		t.Errorf("started %v, %d stats: want a start time and samples", r.Started, len(r.Stats))
+	}
+	var states []string
+	var out, errs bytes.Buffer
+	stats := 0
+	for _, m := range e.events("docker-1") {
+		switch {
+		case strings.HasSuffix(m.Subject, ".status"):
+			s, _ := messages.DecodeStatus(m.Data)
+			if len(states) == 0 || states[len(states)-1] != s.State {
+				states = append(states, s.State)
+			}
+		case strings.HasSuffix(m.Subject, ".log"):
+			l, _ := messages.DecodeLog(m.Data)
+			if l.Stream == messages.StreamStdout {
+				out.Write(l.Data)
+			} else {
+				errs.Write(l.Data)
+			}
+		case strings.HasSuffix(m.Subject, ".stat"):
+			stats++
+		}
+	}
+	if len(states) < 2 || states[0] != messages.StatePreparing || states[len(states)-1] != messages.StateRunning {
+		t.Errorf("states = %v, want preparing ... running", states)
+	}
+	if out.String() != "hello\nfrom stdin\n" || errs.String() != "to stderr\n" {
+		t.Errorf("stdout %q, stderr %q", out.String(), errs.String())
+	}
+	if stats == 0 {
+		t.Error("no stat events from a 2.5s container")
+	}
+	run.stop(t)
+	// No container is left behind.
+	n, err := drv.RemoveWorkerContainers(t.Context(), "docker-e2e")
+	if err != nil || n != 0 {
+		t.Errorf("containers left behind: %d (%v)", n, err)
+	}
+}
