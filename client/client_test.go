@@ -18,6 +18,7 @@ import (
 )
 
 func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv)
 	for name, opt := range map[string]client.Option{
@@ -39,6 +40,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 }
 
 func TestSubmitWithoutWorkerSaysNoTaskStream(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, err := e.c.Submit(testCtx(t), task("t1", "true"))
 	if !errors.Is(err, client.ErrNoTaskStream) {
@@ -57,6 +59,7 @@ func TestSubmitWithoutWorkerSaysNoTaskStream(t *testing.T) {
 }
 
 func TestSubmitRefusesInvalidTaskNamingTheField(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		task  *messages.Task
@@ -82,6 +85,7 @@ func TestSubmitRefusesInvalidTaskNamingTheField(t *testing.T) {
 }
 
 func TestSubmitDeliversEventsInOrderThenResult(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startWorker(t, e)
 	h := submit(t, e.c, task("hello", "echo", "one", ";", "echo", "two"))
@@ -114,6 +118,7 @@ func TestSubmitDeliversEventsInOrderThenResult(t *testing.T) {
 }
 
 func TestSlowReaderLosesEventsNotTheResult(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, client.WithEventBuffer(2))
 	startWorker(t, e)
 	var args []string
@@ -144,6 +149,7 @@ func TestSlowReaderLosesEventsNotTheResult(t *testing.T) {
 }
 
 func TestDuplicateSubmitIsReportedAndFollowsTheFirst(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	w := startWorker(t, e)
 	first := submit(t, e.c, task("dup", "echo", "once"))
@@ -160,12 +166,13 @@ func TestDuplicateSubmitIsReportedAndFollowsTheFirst(t *testing.T) {
 	if err != nil || res.Status != messages.ResultSuccess {
 		t.Fatalf("second result = %+v, %v; want the first run's success", res, err)
 	}
-	if n := w.count("dup"); n != 1 {
+	if n := w.Runs(); n != 1 {
 		t.Errorf("runs = %d, want 1", n)
 	}
 }
 
 func TestResultPublishedBeforeSubmitIsFoundInEvents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ensureStreams(t, e.js, e.c.Prefix())
 	// A task that already finished (its id resubmitted after the dedupe
@@ -182,6 +189,7 @@ func TestResultPublishedBeforeSubmitIsFoundInEvents(t *testing.T) {
 }
 
 func TestCancelEndsTheTaskWithTheReason(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startWorker(t, e)
 	h := submit(t, e.c, task("long", "sleep", "1h"))
@@ -203,6 +211,7 @@ func TestCancelEndsTheTaskWithTheReason(t *testing.T) {
 }
 
 func TestCancelIsStoredForWorkersNotRunningYet(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ensureStreams(t, e.js, e.c.Prefix())
 	if err := e.c.Cancel(testCtx(t), "queued", "changed my mind"); err != nil {
@@ -223,6 +232,7 @@ func TestCancelIsStoredForWorkersNotRunningYet(t *testing.T) {
 }
 
 func TestCancelWithoutCancelStreamStillReachesLiveWorkers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	got := make(chan *messages.Cancel, 1)
 	sub, err := e.nc.Subscribe("jetrun.cancel.*", func(m *nats.Msg) {
@@ -250,6 +260,7 @@ func TestCancelWithoutCancelStreamStillReachesLiveWorkers(t *testing.T) {
 }
 
 func TestPublishTimeout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, client.WithPublishTimeout(100*time.Millisecond))
 	// Something answers nothing on the task subject: the publish is never
 	// acknowledged.
@@ -271,6 +282,7 @@ func TestPublishTimeout(t *testing.T) {
 }
 
 func TestResultAfterCloseOrConnectionLoss(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ensureStreams(t, e.js, e.c.Prefix()) // no worker: no result ever comes
 	h := submit(t, e.c, task("orphan", "true"))
@@ -297,6 +309,7 @@ func TestResultAfterCloseOrConnectionLoss(t *testing.T) {
 }
 
 func TestStatusByID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if _, err := e.c.Status(testCtx(t), "any"); !errors.Is(err, client.ErrNoEventStream) {
 		t.Fatalf("no stream: err = %v, want ErrNoEventStream", err)
@@ -318,6 +331,7 @@ func TestStatusByID(t *testing.T) {
 }
 
 func TestLogsReplayAndFollow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	startWorker(t, e)
 	collect := func(id string, follow bool) (string, error) {
@@ -369,6 +383,7 @@ func TestLogsReplayAndFollow(t *testing.T) {
 }
 
 func TestSubmitAsyncManyWithBoundedPending(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, client.WithMaxPending(8))
 	startWorker(t, e)
 	const n = 200
@@ -418,4 +433,48 @@ func TestSubmitAsyncManyWithBoundedPending(t *testing.T) {
 	}
 }
 
-var _ = jetstream.MsgIDHeader
+func TestResultMissedDuringDisconnectIsReadAfterReconnect(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	direct := natstest.Connect(t, srv)
+	px := startProxy(t, srv.Addr().String())
+	nc, err := nats.Connect(px.URL(), nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	// The poll is out of the picture: only the reconnect can find the result.
+	c, err := client.New(nc, client.WithResultPollInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(direct)
+	other, _ := client.New(direct)
+	startWorker(t, &env{srv: srv, nc: direct, js: js, c: other})
+
+	h := submit(t, c, task("missed", "sleep", "1h"))
+	for ev := range h.Events() {
+		if ev.Status != nil && ev.Status.State == messages.StateRunning {
+			break
+		}
+	}
+	px.cut()
+	natstest.Eventually(t, 10*time.Second, func() bool { return nc.Status() != nats.CONNECTED }, "client still connected")
+	if err := other.Cancel(testCtx(t), "missed", "while away"); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, func() bool {
+		st, err := other.Status(testCtx(t), "missed")
+		return err == nil && st.Done()
+	}, "result not stored")
+	select {
+	case <-h.Done():
+		t.Fatal("result delivered while disconnected?")
+	default:
+	}
+	px.resume()
+	res, err := h.Result(testCtx(t))
+	if err != nil || res.Status != messages.ResultCancelled {
+		t.Fatalf("result = %+v, %v; want the cancelled result read after reconnect", res, err)
+	}
+}
