@@ -33,8 +33,6 @@ type Client struct {
 	cancelsFound atomic.Bool // JETRUN_CANCELS exists
 }
 
-// CancelsStream is the stream workers keep cancels in, P.cancel.*.
-const CancelsStream = "JETRUN_CANCELS"
 
 // New returns a Client that talks over nc. It starts no goroutine and sends
 // nothing: a missing stream is reported by the first call that needs it.
@@ -77,10 +75,11 @@ func (c *Client) Queue() string { return c.opts.queue }
 // workers see when it does not. Cancelling a finished or unknown task is
 // not an error; it has no effect.
 func (c *Client) Cancel(ctx context.Context, id, reason string) error {
-	if err := checkID(id); err != nil {
-		return fmt.Errorf("cancel: %w", err)
+	cm := &messages.Cancel{ID: id, Reason: reason}
+	if err := cm.Validate(); err != nil {
+		return fmt.Errorf("cancel %q: %w", id, err)
 	}
-	data, err := messages.Encode(&messages.Cancel{ID: id, Reason: reason})
+	data, err := messages.Encode(cm)
 	if err != nil {
 		return fmt.Errorf("cancel %s: encode: %w", id, err)
 	}
@@ -91,7 +90,7 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) error {
 	switch {
 	case err != nil:
 	case stored:
-		_, err = c.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(CancelsStream))
+		_, err = c.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(messages.CancelsStream))
 	default:
 		// No JETRUN_CANCELS (no worker started yet, or workers older than
 		// it): running workers still hear a plain publish.
@@ -124,12 +123,12 @@ func (c *Client) hasCancelStream(ctx context.Context) (bool, error) {
 	if c.cancelsFound.Load() {
 		return true, nil
 	}
-	_, err := c.js.Stream(ctx, CancelsStream)
+	_, err := c.js.Stream(ctx, messages.CancelsStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("look up stream %s: %w", CancelsStream, err)
+		return false, fmt.Errorf("look up stream %s: %w", messages.CancelsStream, err)
 	}
 	c.cancelsFound.Store(true)
 	return true, nil

@@ -217,7 +217,7 @@ func TestCancelIsStoredForWorkersNotRunningYet(t *testing.T) {
 	if err := e.c.Cancel(testCtx(t), "queued", "changed my mind"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := e.js.Stream(testCtx(t), "JETRUN_CANCELS")
+	s, err := e.js.Stream(testCtx(t), messages.CancelsStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func validSubject(s string) error {
 // checkID returns a *messages.ValidationError when id is not a valid task
 // id, so by-id calls fail like Submit does.
 func checkID(id string) error {
-	if !validToken(id) {
+	if !messages.ValidID(id) {
 		return &messages.ValidationError{Field: "id", Reason: fmt.Sprintf("%q: want 1 to %d of A-Z a-z 0-9 _ -", id, messages.MaxIDLen)}
 	}
 	return nil

@@ -65,16 +65,6 @@ func (c *Client) encode(t *messages.Task) ([]byte, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("submit task %q: %w", t.ID, err)
 	}
-	// The id and reply become subjects: refuse what would subscribe or
-	// publish somewhere else, whatever Validate accepts.
-	if err := checkID(t.ID); err != nil {
-		return nil, fmt.Errorf("submit task %q: %w", t.ID, err)
-	}
-	if t.Reply != "" {
-		if err := validSubject(t.Reply); err != nil {
-			return nil, fmt.Errorf("submit task %q: %w", t.ID, &messages.ValidationError{Field: "reply", Reason: err.Error()})
-		}
-	}
 	data, err := messages.Encode(t)
 	if err != nil {
 		return nil, fmt.Errorf("submit task %q: encode: %w", t.ID, err)
