@@ -33,7 +33,6 @@ type Client struct {
 	cancelsFound atomic.Bool // JETRUN_CANCELS exists
 }
 
-
 // New returns a Client that talks over nc. It starts no goroutine and sends
 // nothing: a missing stream is reported by the first call that needs it.
 func New(nc *nats.Conn, opts ...Option) (*Client, error) {
