@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -84,6 +85,7 @@ type Driver struct {
 	pulls       map[string]*pull
 	pullCancels map[string]context.CancelFunc
 	wg          sync.WaitGroup // running downloads
+	pullCount   atomic.Int64   // downloads started, for tests and logs
 }
 
 var _ driver.Driver = (*Driver)(nil)

@@ -102,6 +102,7 @@ func (d *Driver) pull(ctx context.Context, ref string, p *pull) error {
 		// A broken config file will not fix itself.
 		return driver.Permanent(fmt.Errorf("pull image %q: credentials: %w", ref, err))
 	}
+	d.pullCount.Add(1)
 	d.logger.Info("pulling image", "image", ref, "registry", host, "auth", auth != "")
 	start := time.Now()
 	body, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
