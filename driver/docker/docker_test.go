@@ -409,6 +409,26 @@ func TestSlowStatsConsumerDoesNotBlockOutput(t *testing.T) {
 	}
 }
 
+// TestStartFailureIsTaskError: an image whose entrypoint does not exist
+// is the task's problem, reported as a result, not an infrastructure error.
+func TestStartFailureIsTaskError(t *testing.T) {
+	base := testimage.Ensure(t)
+	cli := testimage.Docker(t)
+	ref := fmt.Sprintf("jetrun-testee-broken:%d", time.Now().UnixNano())
+	buildImage(t, cli, ref, "FROM "+base+"\nENTRYPOINT [\"/no/such/binary\"]\n", map[string][]byte{})
+	t.Cleanup(func() { removeImage(t, cli, ref) })
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(ref, "true")
+	c := prepare(t, d, task)
+	res, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatalf("Run: infrastructure error %v; want a task result", err)
+	}
+	if res.Status() != driver.StatusError || res.ExitCode() != 127 || !driver.IsUserVisible(res.Unwrap()) {
+		t.Errorf("result %q exit %d error %v; want error, 127 and a user-visible reason", res.Status(), res.ExitCode(), res.Unwrap())
+	}
+}
+
 func TestRemoveWorkerContainers(t *testing.T) {
 	image := testimage.Ensure(t)
 	worker := testWorker + "-crashed"
@@ -422,13 +442,23 @@ func TestRemoveWorkerContainers(t *testing.T) {
 		cookies = append(cookies, c)
 	}
 	// One of them running, as after a crash mid-task.
-	go cookies[0].Run(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		_, err := cookies[0].Run(context.Background())
+		ran <- err
+	}()
+	waitRunning(t, d, cookies[0])
 	n, err := d.RemoveWorkerContainers(context.Background(), worker)
 	if err != nil || n != 2 {
 		t.Fatalf("RemoveWorkerContainers = %d, %v; want 2, nil", n, err)
 	}
 	if n, err := d.RemoveWorkerContainers(context.Background(), worker); err != nil || n != 0 {
 		t.Errorf("second RemoveWorkerContainers = %d, %v; want 0, nil", n, err)
+	}
+	select {
+	case <-ran: // a result or an error: either way Run noticed
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return after its container was removed")
 	}
 	for _, c := range cookies {
 		if err := c.Close(); err != nil {
@@ -437,6 +467,21 @@ func TestRemoveWorkerContainers(t *testing.T) {
 	}
 	if _, err := d.RemoveWorkerContainers(context.Background(), ""); err == nil {
 		t.Error("empty worker id accepted")
+	}
+}
+
+func waitRunning(t *testing.T, d *Driver, c driver.Cookie) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+		if err == nil && info.State != nil && info.State.Running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container not running after 30s (%v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -45,28 +45,7 @@ func pushImage(t *testing.T, cli *client.Client, reg *testRegistry, base string)
 
 	blob := make([]byte, blobSize)
 	rand.Read(blob)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{
-		{"Dockerfile", fmt.Appendf(nil, "FROM %s\nCOPY blob /blob\n", base)},
-		{"blob", blob},
-	} {
-		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))})
-		tw.Write(f.data)
-	}
-	tw.Close()
-	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true})
-	if err != nil {
-		t.Fatalf("build %s: %v", ref, err)
-	}
-	err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("build %s: %v", ref, err)
-	}
+	buildImage(t, cli, ref, fmt.Sprintf("FROM %s\nCOPY blob /blob\n", base), map[string][]byte{"blob": blob})
 
 	auth, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: registryUser, Password: registryPassword, ServerAddress: reg.Host})
 	if err != nil {
@@ -84,6 +63,30 @@ func pushImage(t *testing.T, cli *client.Client, reg *testRegistry, base string)
 	removeImage(t, cli, ref)
 	t.Cleanup(func() { removeImage(t, cli, ref) })
 	return ref
+}
+
+// buildImage builds dockerfile with files as its context and tags it ref.
+func buildImage(t *testing.T, cli *client.Client, ref, dockerfile string, files map[string][]byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	files["Dockerfile"] = []byte(dockerfile)
+	for name, data := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+	}
+	tw.Close()
+	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true})
+	if err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
+	err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
 }
 
 func removeImage(t *testing.T, cli *client.Client, ref string) {
