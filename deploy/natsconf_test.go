@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/messages"
+	"github.com/jetrun/jetrun/worker"
 )
 
 // confPath is the file under test: the nats.conf shipped at the repository
@@ -35,10 +36,9 @@ const (
 
 // queue is the queue every test submits to, and consumer its durable
 // consumer as the worker names it.
-const (
-	queue    = messages.DefaultQueue
-	consumer = "jetrun-" + queue
-)
+const queue = messages.DefaultQueue
+
+var consumer = worker.ConsumerName(queue)
 
 var subj = messages.NewSubjects(messages.DefaultPrefix)
 
@@ -151,39 +151,15 @@ func (c *conn) refuse(t *testing.T, subject string, call func(ctx context.Contex
 }
 
 // ensureLayout creates, as the worker, the JetStream layout that
-// docs/protocol.md describes: the three streams and the durable pull
-// consumer of the default queue.
+// docs/protocol.md describes: the worker's own three streams (run twice, as
+// every worker start does) and the durable pull consumer of the default
+// queue.
 func ensureLayout(t *testing.T, w *conn) jetstream.Consumer {
 	t.Helper()
 	ctx := t.Context()
-	streams := []jetstream.StreamConfig{{
-		Name:       tasksStream,
-		Subjects:   []string{subj.AllTasks()},
-		Retention:  jetstream.WorkQueuePolicy,
-		Duplicates: 10 * time.Minute,
-		MaxMsgSize: 8 << 20,
-	}, {
-		Name:        eventsStream,
-		Subjects:    []string{subj.AllEvents()},
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      24 * time.Hour,
-		MaxBytes:    1 << 30,
-		AllowDirect: true,
-	}, {
-		Name:              cancelsStream,
-		Subjects:          []string{subj.AllCancels()},
-		Retention:         jetstream.LimitsPolicy,
-		MaxMsgsPerSubject: 1,
-		MaxAge:            24 * time.Hour,
-		AllowDirect:       true,
-	}}
-	for _, cfg := range streams {
-		if _, err := w.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			t.Fatalf("worker: ensure stream %s: %v", cfg.Name, err)
-		}
-		// A second run (every worker start) updates in place.
-		if _, err := w.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			t.Fatalf("worker: update stream %s: %v", cfg.Name, err)
+	for range 2 {
+		if err := worker.EnsureStreams(ctx, w.js, messages.DefaultPrefix); err != nil {
+			t.Fatalf("worker: ensure streams: %v", err)
 		}
 	}
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, tasksStream, jetstream.ConsumerConfig{
