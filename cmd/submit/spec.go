@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/messages"
+)
+
+// maxSpecBytes bounds a task spec file: a task is at most a few MiB on the
+// wire (input is capped at 1 MiB), so anything much larger is a mistake.
+const maxSpecBytes = 4 << 20
+
+// spec is a task spec file (-f), YAML or JSON (JSON is YAML). Its keys
+// follow the wire protocol's, in the units a person writes: a timeout is
+// a duration ("30s"), memory a size ("256M"), cpus a number of CPUs (0.5).
+type spec struct {
+	ID      string            `yaml:"id"`
+	Image   string            `yaml:"image"`
+	Cmd     []string          `yaml:"cmd"`
+	Env     map[string]string `yaml:"env"`
+	Input   *string           `yaml:"input"`
+	Labels  map[string]string `yaml:"labels"`
+	Timeout durationValue     `yaml:"timeout"`
+	Memory  memoryValue       `yaml:"memory"`
+	CPUs    cpusValue         `yaml:"cpus"`
+	Volumes []volumeValue     `yaml:"volumes"`
+	Workdir string            `yaml:"workdir"`
+	Reply   string            `yaml:"reply"`
+	Queue   string            `yaml:"queue"`
+}
+
+// readSpec reads and decodes a spec file; "-" reads stdin. Unknown keys are
+// errors, so a typo does not silently drop a setting.
+func readSpec(path string, stdin io.Reader) (*spec, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(stdin, maxSpecBytes+1))
+	} else {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			data, err = io.ReadAll(io.LimitReader(f, maxSpecBytes+1))
+			f.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task spec %s: %w", path, err)
+	}
+	if len(data) > maxSpecBytes {
+		return nil, fmt.Errorf("task spec %s: larger than %d bytes", path, maxSpecBytes)
+	}
+	s, err := parseSpec(data)
+	if err != nil {
+		return nil, fmt.Errorf("task spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// parseSpec decodes a YAML or JSON task spec.
+func parseSpec(data []byte) (*spec, error) {
+	var s spec
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty")
+		}
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one document")
+	}
+	return &s, nil
+}
+
+// task returns the spec as a task, before flags are applied.
+func (s *spec) task() *messages.Task {
+	t := &messages.Task{
+		ID:        s.ID,
+		Image:     s.Image,
+		Cmd:       s.Cmd,
+		Env:       s.Env,
+		Labels:    s.Labels,
+		TimeoutMS: s.Timeout.ms,
+		Memory:    s.Memory.bytes,
+		CPUs:      s.CPUs.milli,
+		Workdir:   s.Workdir,
+		Reply:     s.Reply,
+	}
+	if s.Input != nil {
+		t.Input = []byte(*s.Input)
+	}
+	for _, v := range s.Volumes {
+		t.Volumes = append(t.Volumes, []string{v.host, v.container})
+	}
+	return t
+}
+
+// durationValue is a timeout: a Go duration such as "90s" or "1h30m".
+type durationValue struct{ ms int64 }
+
+func (d *durationValue) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: timeout: want a duration such as 30s or 1h", n.Line)
+	}
+	ms, err := parseTimeout(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	d.ms = ms
+	return nil
+}
+
+// parseTimeout reads a timeout as a Go duration and returns milliseconds,
+// rounding a positive sub-millisecond remainder up so it never becomes 0
+// ("the worker's default").
+func parseTimeout(s string) (int64, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("timeout %q: want a duration such as 30s, 5m or 1h", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("timeout %q: negative", s)
+	}
+	if max := time.Duration(messages.MaxTimeoutMS) * time.Millisecond; d > max {
+		return 0, fmt.Errorf("timeout %q: above the most a task may ask for, %v", s, max)
+	}
+	return (d + time.Millisecond - 1).Milliseconds(), nil
+}
+
+// memoryValue is a memory limit: a size with a unit ("256M", "1.5GiB") or
+// a number of bytes.
+type memoryValue struct{ bytes int64 }
+
+func (m *memoryValue) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: memory: want a size such as 256M or 1G", n.Line)
+	}
+	b, err := parseMemory(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	m.bytes = b
+	return nil
+}
+
+// parseMemory reads a size the way Docker does (binary multiples).
+func parseMemory(s string) (int64, error) {
+	var m driver.Memory
+	if err := m.UnmarshalText([]byte(s)); err != nil {
+		return 0, err
+	}
+	if m > messages.MaxMemoryBytes {
+		return 0, fmt.Errorf("memory %q: above the most a task may ask for, %s", s, driver.Memory(messages.MaxMemoryBytes))
+	}
+	return int64(m), nil
+}
+
+// cpusValue is a CPU limit as a number of CPUs (0.5, 2).
+type cpusValue struct{ milli int64 }
+
+func (c *cpusValue) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: cpus: want a number of CPUs such as 0.5 or 2", n.Line)
+	}
+	m, err := parseCPUs(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	c.milli = m
+	return nil
+}
+
+// parseCPUs reads a number of CPUs and returns milli-CPUs: "0.5" is 500.
+func parseCPUs(s string) (int64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("cpus %q: want a number of CPUs such as 0.5 or 2", s)
+	}
+	if f < 0 {
+		return 0, fmt.Errorf("cpus %q: negative", s)
+	}
+	if f > messages.MaxCPUs/1000 {
+		return 0, fmt.Errorf("cpus %q: above the most a task may ask for, %d", s, messages.MaxCPUs/1000)
+	}
+	m := int64(math.Round(f * 1000))
+	if f > 0 && m == 0 {
+		return 0, fmt.Errorf("cpus %q: below the least that can be asked for, 0.001", s)
+	}
+	return m, nil
+}
+
+// volumeValue is a volume: "HOST:CONTAINER" or a [HOST, CONTAINER] pair.
+type volumeValue struct{ host, container string }
+
+func (v *volumeValue) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		h, c, err := parseVolume(n.Value)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		v.host, v.container = h, c
+		return nil
+	case yaml.SequenceNode:
+		var pair []string
+		if err := n.Decode(&pair); err != nil || len(pair) != 2 {
+			return fmt.Errorf("line %d: volume: want [HOST, CONTAINER] or \"HOST:CONTAINER\"", n.Line)
+		}
+		v.host, v.container = pair[0], pair[1]
+		return nil
+	}
+	return fmt.Errorf("line %d: volume: want [HOST, CONTAINER] or \"HOST:CONTAINER\"", n.Line)
+}
+
+// parseVolume splits "HOST:CONTAINER". Both paths are on the worker's host
+// and in its container, so neither is resolved here; the worker checks the
+// host path against its allowed roots.
+func parseVolume(s string) (host, container string, err error) {
+	host, container, ok := strings.Cut(s, ":")
+	if !ok || host == "" || container == "" || strings.Contains(container, ":") {
+		return "", "", fmt.Errorf("volume %q: want HOST:CONTAINER, two absolute paths", s)
+	}
+	return host, container, nil
+}
