@@ -182,13 +182,13 @@ func TestPoisonMessagesTerminatedOthersGoOn(t *testing.T) {
 
 func TestPolicyRefusals(t *testing.T) {
 	e := newEnv(t)
-	drv := fake.New(fake.Options{})
 	cfg := testConfig("w1")
 	cfg.MaxTimeout = time.Minute
 	cfg.DefaultTimeout = time.Minute
 	cfg.Policy.MaxMemory = 512 << 20
 	cfg.Policy.AllowedImages = []string{"docker.io/library/jetrun-testee:*"}
 	cfg.Policy.AllowedVolumeRoots = []string{"/srv/data"}
+	drv := fake.New(fake.Options{Config: cfg.Policy}) // as cmd/worker gives both the one policy
 	e.start(cfg, drv)
 
 	cases := map[string]struct {
