@@ -25,8 +25,10 @@ type Config struct {
 	// AckWait is the consumer's lease on a delivered task; the worker
 	// heartbeats at HeartbeatInterval to keep it. Default 30s.
 	AckWait time.Duration
-	// MaxDeliver is how many times a task is delivered at most; the last
-	// delivery always ends in a Result. Default 5.
+	// MaxDeliver is how many times a task is run at most; the last
+	// delivery always ends in a Result. The consumer allows one delivery
+	// more, used only to record an error Result for a task whose last
+	// attempt was lost with its worker. Default 5.
 	MaxDeliver int
 	// MaxAckPending bounds the unacked tasks of the whole fleet on the
 	// consumer. Default 10000.

@@ -80,7 +80,10 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jets
 		FilterSubject: messages.NewSubjects(c.Prefix).Task(c.Queue),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
+		// One spare delivery past MaxDeliver: when a worker dies during the
+		// last allowed attempt, the next worker records the give-up Result
+		// instead of the task vanishing without one.
+		MaxDeliver:    c.MaxDeliver + 1,
 		MaxAckPending: c.MaxAckPending,
 	})
 	if err != nil {

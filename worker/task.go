@@ -144,6 +144,12 @@ func (j *job) run(base context.Context) {
 		return
 	}
 
+	if j.attempt > w.cfg.MaxDeliver {
+		// The spare delivery: the last allowed attempt died with its worker.
+		j.finish(base, j.errorResult(fmt.Sprintf("task was delivered %d times without finishing (its workers stopped or crashed while running it)", w.cfg.MaxDeliver)), "gave up")
+		return
+	}
+
 	taskCtx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
 	if !w.active.add(task.ID, cancel) {

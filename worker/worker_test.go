@@ -502,3 +502,31 @@ func TestTimeoutAndOOM(t *testing.T) {
 		t.Errorf("fat: %+v, want killed with oom", r)
 	}
 }
+
+func TestWorkerKilledOnLastDeliveryStillGetsAResult(t *testing.T) {
+	e := newEnv(t)
+	cfg := testConfig("A")
+	cfg.MaxDeliver = 1
+	cfg.DrainTimeout = time.Millisecond
+	a := e.start(cfg, fake.New(fake.Options{}))
+	e.submit(task("last", "echo", "hi", ";", "sleep", "500ms"))
+	e.waitState("last", messages.StateRunning, 10*time.Second)
+	a.nc.Close() // A dies during the only allowed attempt
+	a.stop(t)
+
+	bcfg := testConfig("B")
+	bcfg.MaxDeliver = 1
+	bdrv := fake.New(fake.Options{})
+	e.start(bcfg, bdrv)
+	r := e.result("last", 20*time.Second)
+	if r.Status != messages.ResultError || r.Worker != "B" || r.Attempt != 2 || !strings.Contains(r.Error, "without finishing") {
+		t.Fatalf("result = %+v, want B's give-up error on the spare delivery", r)
+	}
+	if bdrv.Prepares() != 0 {
+		t.Errorf("B prepared the task %d times; the spare delivery must not run it", bdrv.Prepares())
+	}
+	natstest.Eventually(t, 5*time.Second, func() bool { return e.tasksLeft() == 0 }, "task not terminated")
+	if n := len(e.results("last")); n != 1 {
+		t.Fatalf("%d results, want exactly 1", n)
+	}
+}
