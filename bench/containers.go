@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/messages"
+)
+
+// latency times submit-to-result of a container running "true" through
+// the whole stack, against create-start-wait-remove on the Docker API.
+// Each repeat's figure is the median of its samples.
+func (h *harness) latency(ctx context.Context) (*result, error) {
+	n := h.cfg.latencySamples
+	r := &result{
+		Name: benchLatency, Unit: "ms", Lower: true, Target: 0.91,
+		JetrunWhat:   fmt.Sprintf("median of %d sequential client.Run calls (submit, worker on the Docker driver runs the test image with `true`, result back), after one unmeasured warm-up", n),
+		BaselineWhat: fmt.Sprintf("median of %d sequential create, wait, start, exit, remove on the Docker API with the same image, command and container settings, after one unmeasured warm-up", n),
+	}
+	var jetAll, baseAll []float64
+	jet := func(ctx context.Context, rep int) (float64, error) {
+		s, err := h.startStack(ctx, fmt.Sprintf("bench-latency-%d", rep), 1, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer s.close()
+		var samples []float64
+		for i := -1; i < n; i++ {
+			t := &messages.Task{ID: fmt.Sprintf("lat%d-%03d", rep, i+1), Image: h.image, Cmd: []string{"true"}}
+			start := time.Now()
+			res, err := s.client.Run(ctx, t)
+			if err != nil {
+				return 0, err
+			}
+			d := time.Since(start)
+			if res.Status != messages.ResultSuccess {
+				return 0, fmt.Errorf("task %s: %s: %s", t.ID, res.Status, res.Error)
+			}
+			if i >= 0 {
+				samples = append(samples, ms(d))
+			}
+		}
+		jetAll = append(jetAll, samples...)
+		return summarize(samples).Median, nil
+	}
+	base := func(ctx context.Context, rep int) (float64, error) {
+		var samples []float64
+		for i := -1; i < n; i++ {
+			start := time.Now()
+			if err := h.directRun(ctx, []string{"true"}, nil); err != nil {
+				return 0, err
+			}
+			if i >= 0 {
+				samples = append(samples, ms(time.Since(start)))
+			}
+		}
+		baseAll = append(baseAll, samples...)
+		return summarize(samples).Median, nil
+	}
+	err := h.repeat(ctx, r, jet, base)
+	if len(jetAll) > 0 && len(baseAll) > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("All %d samples per side: jetrun p10 %.0f / p50 %.0f / p90 %.0f ms, baseline p10 %.0f / p50 %.0f / p90 %.0f ms.",
+			len(jetAll), percentile(jetAll, 10), percentile(jetAll, 50), percentile(jetAll, 90),
+			percentile(baseAll, 10), percentile(baseAll, 50), percentile(baseAll, 90)))
+	}
+	return r, err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// throughput counts containers per second at a fixed concurrency through
+// the stack against as many goroutines on the Docker API.
+func (h *harness) throughput(ctx context.Context) (*result, error) {
+	n, conc := h.cfg.throughputTasks, h.cfg.throughputConc
+	r := &result{
+		Name: benchThroughput, Unit: "containers/s", Target: 0.95,
+		JetrunWhat:   fmt.Sprintf("%d tasks running `true` submitted at once with client.SubmitAsync to one worker (Docker driver, concurrency %d), until client.WatchResults saw all results", n, conc),
+		BaselineWhat: fmt.Sprintf("%d goroutines doing create, wait, start, exit, remove on the Docker API until %d containers ran", conc, n),
+	}
+	jet := func(ctx context.Context, rep int) (float64, error) {
+		s, err := h.startStack(ctx, fmt.Sprintf("bench-throughput-%d", rep), conc, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer s.close()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		defer cancel()
+		return runMany(ctx, s.client, n, func(i int) *messages.Task {
+			return &messages.Task{ID: fmt.Sprintf("thr%d-%04d", rep, i), Image: h.image, Cmd: []string{"true"}}
+		})
+	}
+	base := func(ctx context.Context, rep int) (float64, error) {
+		var next atomic.Int64
+		errs := make(chan error, conc)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(n) {
+					if err := h.directRun(ctx, []string{"true"}, nil); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		close(errs)
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+		return float64(n) / elapsed.Seconds(), nil
+	}
+	err := h.repeat(ctx, r, jet, base)
+	return r, err
+}
+
+// runMany submits n tasks asynchronously and waits until every result is
+// seen; it returns tasks per second and fails if any task did not succeed.
+func runMany(ctx context.Context, c *client.Client, n int, task func(i int) *messages.Task) (float64, error) {
+	seen := make(map[string]bool, n) // owned by the WatchResults goroutine
+	var failed atomic.Value
+	all := make(chan struct{})
+	stop, err := c.WatchResults(func(res *messages.Result) {
+		if seen[res.ID] {
+			return
+		}
+		seen[res.ID] = true
+		if res.Status != messages.ResultSuccess {
+			failed.CompareAndSwap(nil, fmt.Sprintf("task %s: %s: %s", res.ID, res.Status, res.Error))
+		}
+		if len(seen) == n {
+			close(all)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = stop() }()
+	start := time.Now()
+	pending := make([]*client.Pending, 0, n)
+	for i := range n {
+		p, err := c.SubmitAsync(ctx, task(i))
+		if err != nil {
+			return 0, err
+		}
+		pending = append(pending, p)
+	}
+	select {
+	case <-all:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("results incomplete: %w", context.Cause(ctx))
+	}
+	elapsed := time.Since(start)
+	for _, p := range pending {
+		if err := p.Err(); err != nil {
+			return 0, fmt.Errorf("publish: %w", err)
+		}
+	}
+	if f := failed.Load(); f != nil {
+		return 0, fmt.Errorf("a task failed: %s", f)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/driver/fake"
+	"github.com/jetrun/jetrun/messages"
+	"github.com/jetrun/jetrun/worker"
+)
+
+// pipelineTimeout bounds one pipeline run.
+const pipelineTimeout = 5 * time.Minute
+
+// pipeline pushes N tasks through JetStream, a worker on the fake driver
+// (whose "true" succeeds at once) and back as results, against a plain
+// pull consumer that consumes and acks the same N messages.
+func (h *harness) pipeline(ctx context.Context) (*result, error) {
+	n := h.cfg.pipelineTasks
+	r := &result{
+		Name: benchPipeline, Unit: "tasks/s", Target: 0.5,
+		JetrunWhat: fmt.Sprintf("%d tasks submitted with client.SubmitAsync (at most %d unacknowledged), run by one worker (concurrency %d) on the fake driver, until client.WatchResults saw all %d results",
+			n, client.DefaultMaxPending, h.cfg.pipelineConcurrency, n),
+		BaselineWhat: fmt.Sprintf("the same %d task messages (same bytes, same Nats-Msg-Id) published asynchronously (at most %d unacknowledged) to a work-queue stream, consumed by a nats.go jetstream Consume pull consumer that acks each, until all %d acks were sent",
+			n, client.DefaultMaxPending, n),
+	}
+	err := h.repeat(ctx, r, h.pipelineJetrun, h.pipelineBaseline)
+	return r, err
+}
+
+// pipelineTasks returns n ready tasks with ids unique to the repeat.
+func pipelineTasks(n, rep int) []*messages.Task {
+	tasks := make([]*messages.Task, n)
+	for i := range tasks {
+		tasks[i] = &messages.Task{ID: fmt.Sprintf("p%d-%06d", rep, i), Image: "jetrun-testee:bench", Cmd: []string{"true"}}
+	}
+	return tasks
+}
+
+func (h *harness) pipelineJetrun(ctx context.Context, rep int) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
+	defer cancel()
+	env, err := h.startNATS()
+	if err != nil {
+		return 0, err
+	}
+	defer env.close()
+	ncW, err := env.connect("bench-worker")
+	if err != nil {
+		return 0, err
+	}
+	defer ncW.Close()
+	ncP, err := env.connect("bench-producer")
+	if err != nil {
+		return 0, err
+	}
+	defer ncP.Close()
+
+	drv := fake.New(fake.Options{WorkerID: "bench-pipeline"})
+	wk, err := startWorker(ctx, ncW, drv, worker.Config{WorkerID: "bench-pipeline", Concurrency: h.cfg.pipelineConcurrency})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = wk.stop() }()
+
+	c, err := client.New(ncP)
+	if err != nil {
+		return 0, err
+	}
+	tasks := pipelineTasks(h.cfg.pipelineTasks, rep)
+	rate, err := runMany(ctx, c, len(tasks), func(i int) *messages.Task { return tasks[i] })
+	if err != nil {
+		return 0, err
+	}
+	if got := drv.Runs(); got != int64(len(tasks)) {
+		return 0, fmt.Errorf("the driver ran %d tasks, want %d", got, len(tasks))
+	}
+	return rate, nil
+}
+
+func (h *harness) pipelineBaseline(ctx context.Context, rep int) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
+	defer cancel()
+	env, err := h.startNATS()
+	if err != nil {
+		return 0, err
+	}
+	defer env.close()
+	ncC, err := env.connect("baseline-consumer")
+	if err != nil {
+		return 0, err
+	}
+	defer ncC.Close()
+	ncP, err := env.connect("baseline-producer")
+	if err != nil {
+		return 0, err
+	}
+	defer ncP.Close()
+
+	const stream, subject = "BASELINE", "baseline.tasks.default"
+	// The same publisher mechanics as client.SubmitAsync: a slot per
+	// unacknowledged publish, released by the ack handlers.
+	slots := make(chan struct{}, client.DefaultMaxPending)
+	var pubErrs atomic.Int64
+	jsP, err := jetstream.New(ncP,
+		jetstream.WithPublishAsyncMaxPending(client.DefaultMaxPending),
+		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) { <-slots }),
+		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { pubErrs.Add(1); <-slots }),
+	)
+	if err != nil {
+		return 0, err
+	}
+	jsC, err := jetstream.New(ncC)
+	if err != nil {
+		return 0, err
+	}
+	// The same stream and consumer settings as JETRUN_TASKS and a
+	// worker's consumer.
+	def := worker.Config{}.WithDefaults()
+	if _, err := jsC.CreateStream(ctx, jetstream.StreamConfig{
+		Name: stream, Subjects: []string{"baseline.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
+		Storage: jetstream.FileStorage, Duplicates: def.Streams.Duplicates, MaxMsgSize: def.Streams.MaxTaskSize,
+	}); err != nil {
+		return 0, fmt.Errorf("create stream: %w", err)
+	}
+	cons, err := jsC.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: "baseline", FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: def.AckWait, MaxDeliver: def.MaxDeliver, MaxAckPending: def.MaxAckPending,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("create consumer: %w", err)
+	}
+
+	tasks := pipelineTasks(h.cfg.pipelineTasks, rep)
+	n := len(tasks)
+	msgs := make([]*nats.Msg, n)
+	for i, t := range tasks {
+		data, err := messages.Encode(t)
+		if err != nil {
+			return 0, err
+		}
+		msgs[i] = &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{t.ID}}}
+	}
+
+	var acked atomic.Int64
+	all := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if err := m.Ack(); err != nil {
+			return
+		}
+		if acked.Add(1) == int64(n) {
+			close(all)
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("consume: %w", err)
+	}
+	defer cc.Stop()
+
+	start := time.Now()
+	for _, m := range msgs {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		}
+		if _, err := jsP.PublishMsgAsync(m, jetstream.WithExpectStream(stream)); err != nil {
+			return 0, fmt.Errorf("publish: %w", err)
+		}
+	}
+	select {
+	case <-all:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("acked %d of %d: %w", acked.Load(), n, context.Cause(ctx))
+	}
+	if err := ncC.FlushWithContext(ctx); err != nil {
+		return 0, fmt.Errorf("flush acks: %w", err)
+	}
+	elapsed := time.Since(start)
+	if e := pubErrs.Load(); e > 0 {
+		return 0, fmt.Errorf("%d publishes failed", e)
+	}
+	if err := poll(ctx, 10*time.Second, func() (bool, error) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0, nil
+	}); err != nil {
+		return 0, fmt.Errorf("acks not all recorded: %w", err)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
