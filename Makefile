@@ -29,6 +29,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
 	@for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' messages/*_test.go | sed 's/func //'); do \
 		echo "== $$f"; $(GO) test ./messages -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} || exit 1; done
 
+.PHONY: demo
+demo: build ## Quickstart: build a FROM scratch image, start a worker with embedded NATS, run example tasks, stop everything (needs Docker).
+	BIN=$(BIN) GO=$(GO) ./scripts/demo.sh
+
 .PHONY: bench
 bench: ## Benchmark jetrun against its baselines (needs Docker); rewrites docs/benchmarks.md, ends with BENCH lines. BENCHFLAGS passes flags, e.g. BENCHFLAGS='-only pipeline -cpuprofile /tmp/prof'.
 	$(GO) run ./bench $(BENCHFLAGS)
