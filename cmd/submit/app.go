@@ -40,6 +40,8 @@ type ioStreams struct {
 	stdout, stderr io.Writer
 	// stderrTTY: stderr is a terminal, so status lines are shown.
 	stderrTTY bool
+	// stdinTTY: stdin is a terminal, so -i says how to end the input.
+	stdinTTY bool
 	lookupEnv func(string) (string, bool)
 }
 
@@ -64,6 +66,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	s := ioStreams{stdin: stdin, stdout: stdout, stderr: &lockedWriter{w: stderr}, lookupEnv: os.LookupEnv}
 	if f, ok := stderr.(*os.File); ok {
 		s.stderrTTY = term.IsTerminal(int(f.Fd()))
+	}
+	if f, ok := stdin.(*os.File); ok {
+		s.stdinTTY = term.IsTerminal(int(f.Fd()))
 	}
 	return s.main(ctx, args)
 }

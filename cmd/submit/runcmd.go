@@ -205,6 +205,9 @@ func (s ioStreams) buildTask(o *runOptions, fs *flag.FlagSet, args []string, set
 	case o.stdin && o.specFile == "-":
 		return nil, errors.New("-i and -f - both read submit's stdin: choose one")
 	case o.stdin:
+		if s.stdinTTY {
+			fmt.Fprintln(s.stderr, "submit run: reading the task's input from the terminal; end it with Ctrl-D")
+		}
 		in, err := readInput(s.stdin, "stdin")
 		if err != nil {
 			return nil, err
