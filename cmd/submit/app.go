@@ -41,7 +41,7 @@ type ioStreams struct {
 	// stderrTTY: stderr is a terminal, so status lines are shown.
 	stderrTTY bool
 	// stdinTTY: stdin is a terminal, so -i says how to end the input.
-	stdinTTY bool
+	stdinTTY  bool
 	lookupEnv func(string) (string, bool)
 }
 
