@@ -13,61 +13,86 @@ import (
 
 // latency times submit-to-result of a container running "true" through
 // the whole stack, against create-start-wait-remove on the Docker API.
-// Each repeat's figure is the median of its samples.
+// Samples are interleaved one by one (the order alternating), so a
+// disturbance from elsewhere on the machine hits both sides alike; each
+// repeat's figure is the median of its samples.
 func (h *harness) latency(ctx context.Context) (*result, error) {
 	n := h.cfg.latencySamples
 	r := &result{
 		Name: benchLatency, Unit: "ms", Lower: true, Target: 0.91,
-		JetrunWhat:   fmt.Sprintf("median of %d sequential client.Run calls (submit, worker on the Docker driver runs the test image with `true`, result back), after one unmeasured warm-up", n),
-		BaselineWhat: fmt.Sprintf("median of %d sequential create, wait, start, exit, remove on the Docker API with the same image, command and container settings, after one unmeasured warm-up", n),
+		JetrunWhat:   fmt.Sprintf("median of %d sequential client.Run calls (submit, a worker of concurrency 1 on the Docker driver runs the test image with `true`, result back)", n),
+		BaselineWhat: fmt.Sprintf("median of %d sequential create, wait, start, exit, remove on the Docker API with the same image, command and container settings; the two sides' samples alternate one by one, after one unmeasured warm-up each", n),
 	}
 	var jetAll, baseAll []float64
-	jet := func(ctx context.Context, rep int) (float64, error) {
-		s, err := h.startStack(ctx, fmt.Sprintf("bench-latency-%d", rep), 1, nil)
+	for rep := range h.cfg.repeats {
+		jet, base, err := h.latencyRepeat(ctx, rep, n)
+		if err != nil {
+			return r, fmt.Errorf("repeat %d: %w", rep+1, err)
+		}
+		jetAll, baseAll = append(jetAll, jet...), append(baseAll, base...)
+		r.Jetrun = append(r.Jetrun, summarize(jet).Median)
+		r.Baseline = append(r.Baseline, summarize(base).Median)
+		h.logf("  repeat %d jetrun %.1f ms, baseline %.1f ms (medians of %d)", rep+1, summarize(jet).Median, summarize(base).Median, n)
+	}
+	h.logf("  ratio %.3f (target %.2f, %s)", r.Ratio(), r.Target, metWord(r.Met()))
+	r.Notes = append(r.Notes, fmt.Sprintf("All %d samples per side: jetrun p10 %.0f / p50 %.0f / p90 %.0f ms, baseline p10 %.0f / p50 %.0f / p90 %.0f ms.",
+		len(jetAll), percentile(jetAll, 10), percentile(jetAll, 50), percentile(jetAll, 90),
+		percentile(baseAll, 10), percentile(baseAll, 50), percentile(baseAll, 90)))
+	return r, nil
+}
+
+// latencyRepeat takes n samples of each side, alternating, on a fresh
+// stack.
+func (h *harness) latencyRepeat(ctx context.Context, rep, n int) (jet, base []float64, err error) {
+	s, err := h.startStack(ctx, fmt.Sprintf("bench-latency-%d", rep), 1, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.close()
+	jetOne := func(i int) (float64, error) {
+		t := &messages.Task{ID: fmt.Sprintf("lat%d-%03d", rep, i), Image: h.image, Cmd: []string{"true"}}
+		start := time.Now()
+		res, err := s.client.Run(ctx, t)
 		if err != nil {
 			return 0, err
 		}
-		defer s.close()
-		var samples []float64
-		for i := -1; i < n; i++ {
-			t := &messages.Task{ID: fmt.Sprintf("lat%d-%03d", rep, i+1), Image: h.image, Cmd: []string{"true"}}
-			start := time.Now()
-			res, err := s.client.Run(ctx, t)
+		d := time.Since(start)
+		if res.Status != messages.ResultSuccess {
+			return 0, fmt.Errorf("task %s: %s: %s", t.ID, res.Status, res.Error)
+		}
+		return ms(d), nil
+	}
+	baseOne := func(int) (float64, error) {
+		start := time.Now()
+		if err := h.directRun(ctx, []string{"true"}, nil); err != nil {
+			return 0, err
+		}
+		return ms(time.Since(start)), nil
+	}
+	err = h.profiled(fmt.Sprintf("latency-%d", rep+1), func() error {
+		for i := range n + 1 { // sample 0 warms up
+			first, second := jetOne, baseOne
+			if (i+rep)%2 == 1 {
+				first, second = baseOne, jetOne
+			}
+			a, err := first(i)
 			if err != nil {
-				return 0, err
+				return err
 			}
-			d := time.Since(start)
-			if res.Status != messages.ResultSuccess {
-				return 0, fmt.Errorf("task %s: %s: %s", t.ID, res.Status, res.Error)
+			b, err := second(i)
+			if err != nil {
+				return err
 			}
-			if i >= 0 {
-				samples = append(samples, ms(d))
+			if (i+rep)%2 == 1 {
+				a, b = b, a
 			}
-		}
-		jetAll = append(jetAll, samples...)
-		return summarize(samples).Median, nil
-	}
-	base := func(ctx context.Context, rep int) (float64, error) {
-		var samples []float64
-		for i := -1; i < n; i++ {
-			start := time.Now()
-			if err := h.directRun(ctx, []string{"true"}, nil); err != nil {
-				return 0, err
-			}
-			if i >= 0 {
-				samples = append(samples, ms(time.Since(start)))
+			if i > 0 {
+				jet, base = append(jet, a), append(base, b)
 			}
 		}
-		baseAll = append(baseAll, samples...)
-		return summarize(samples).Median, nil
-	}
-	err := h.repeat(ctx, r, jet, base)
-	if len(jetAll) > 0 && len(baseAll) > 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("All %d samples per side: jetrun p10 %.0f / p50 %.0f / p90 %.0f ms, baseline p10 %.0f / p50 %.0f / p90 %.0f ms.",
-			len(jetAll), percentile(jetAll, 10), percentile(jetAll, 50), percentile(jetAll, 90),
-			percentile(baseAll, 10), percentile(baseAll, 50), percentile(baseAll, 90)))
-	}
-	return r, err
+		return nil
+	})
+	return jet, base, err
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,15 +26,16 @@ import (
 // harness holds what the benchmarks share: the Docker client, the test
 // image, a scratch directory and the results so far.
 type harness struct {
-	cfg     *config
-	out     io.Writer
-	tmp     string
-	docker  *dockerclient.Client
-	image   string
-	dockerV string
-	started time.Time
-	results []*result
-	loads   []loadNote
+	cfg        *config
+	out        io.Writer // the terminal and the transcript
+	transcript bytes.Buffer
+	tmp        string
+	docker     *dockerclient.Client
+	image      string
+	dockerV    string
+	started    time.Time
+	results    []*result
+	loads      []loadNote
 }
 
 // loadNote is the load average around one benchmark.
@@ -46,7 +49,8 @@ func newHarness(ctx context.Context, cfg *config, out io.Writer) (*harness, erro
 	if err != nil {
 		return nil, fmt.Errorf("scratch directory: %w", err)
 	}
-	h := &harness{cfg: cfg, out: out, tmp: tmp, started: time.Now()}
+	h := &harness{cfg: cfg, tmp: tmp, started: time.Now()}
+	h.out = io.MultiWriter(out, &h.transcript)
 	if cfg.selected(benchLatency) || cfg.selected(benchThroughput) || cfg.selected(benchLogs) || cfg.selected(benchMemory) {
 		if err := h.setupDocker(ctx); err != nil {
 			h.close()
@@ -104,6 +108,7 @@ func (h *harness) runAll(ctx context.Context) error {
 		benchLogs:       h.logs,
 		benchMemory:     h.memory,
 	}
+	h.warnLoad()
 	var errs []error
 	for _, name := range allBenchmarks {
 		if !h.cfg.selected(name) {
@@ -113,6 +118,7 @@ func (h *harness) runAll(ctx context.Context) error {
 		h.logf("\n== %s (load average %s)", name, before)
 		r, err := benches[name](ctx)
 		h.loads = append(h.loads, loadNote{Bench: name, Before: before, After: loadAvg()})
+		h.warnLoad()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			h.logf("%s FAILED: %v", name, err)
@@ -123,9 +129,9 @@ func (h *harness) runAll(ctx context.Context) error {
 		}
 		h.results = append(h.results, r)
 	}
-	report := h.markdown()
 	fmt.Fprintln(h.out)
-	fmt.Fprint(h.out, report.table)
+	fmt.Fprint(h.out, h.markdown().table)
+	report := h.markdown() // again, with the table in the transcript
 	if h.cfg.out != "" && len(h.results) > 0 {
 		if err := writeReport(h.cfg.out, report.doc); err != nil {
 			errs = append(errs, err)
@@ -317,6 +323,18 @@ func poll(ctx context.Context, within time.Duration, cond func() (bool, error)) 
 			return fmt.Errorf("not done within %v: %w", within, context.Cause(ctx))
 		case <-t.C:
 		}
+	}
+}
+
+// warnLoad says so when the 1-minute load average is above the CPU
+// count: other work competed with the benchmark.
+func (h *harness) warnLoad() {
+	f := strings.Fields(loadAvg())
+	if len(f) == 0 {
+		return
+	}
+	if l, err := strconv.ParseFloat(f[0], 64); err == nil && l > float64(runtime.NumCPU()) {
+		h.logf("  note: load average %.2f is above the %d CPUs: other work is running; figures may be disturbed", l, runtime.NumCPU())
 	}
 }
 

@@ -44,9 +44,9 @@ func (h *harness) memory(ctx context.Context) (*result, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build cmd/worker: %w\n%s", err, out)
 	}
-	idle := extra{Label: "idle", Unit: "MiB"}
-	busy := extra{Label: fmt.Sprintf("%d running", n), Unit: "MiB"}
-	peak := extra{Label: "peak (VmHWM)", Unit: "MiB"}
+	idle := extra{Key: "idle_rss_mib", Label: "RSS idle", Unit: "MiB"}
+	busy := extra{Key: fmt.Sprintf("running%d_rss_mib", n), Label: fmt.Sprintf("RSS with %d running", n), Unit: "MiB"}
+	peak := extra{Key: "peak_rss_mib", Label: "peak RSS (VmHWM)", Unit: "MiB"}
 	for rep := range h.cfg.repeats {
 		i, b, p, err := h.memoryOnce(ctx, bin, rep, n)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +31,33 @@ func (h *harness) pipeline(ctx context.Context) (*result, error) {
 		BaselineWhat: fmt.Sprintf("the same %d task messages (same bytes, same Nats-Msg-Id) published asynchronously (at most %d unacknowledged) to a work-queue stream, consumed by a nats.go jetstream Consume pull consumer that acks each, until all %d acks were sent",
 			n, client.DefaultMaxPending, n),
 	}
-	err := h.repeat(ctx, r, h.pipelineJetrun, h.pipelineBaseline)
+	var jetMsgs, baseMsgs []float64
+	jet := func(ctx context.Context, rep int) (float64, error) {
+		v, msgs, err := h.pipelineJetrun(ctx, rep)
+		jetMsgs = append(jetMsgs, msgs)
+		return v, err
+	}
+	base := func(ctx context.Context, rep int) (float64, error) {
+		v, msgs, err := h.pipelineBaseline(ctx, rep)
+		baseMsgs = append(baseMsgs, msgs)
+		return v, err
+	}
+	err := h.repeat(ctx, r, jet, base)
+	if err == nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("The NATS server handled %.1f messages (in + out) per task for jetrun, %.1f for the baseline (medians over repeats, from its Varz counters).",
+			summarize(jetMsgs).Median, summarize(baseMsgs).Median))
+	}
 	return r, err
+}
+
+// serverMsgsPer returns the messages the server received and sent so far,
+// per task.
+func serverMsgsPer(env *natsEnv, n int) float64 {
+	v, err := env.srv.Varz(nil)
+	if err != nil {
+		return math.NaN()
+	}
+	return float64(v.InMsgs+v.OutMsgs) / float64(n)
 }
 
 // pipelineTasks returns n ready tasks with ids unique to the repeat.
@@ -43,63 +69,63 @@ func pipelineTasks(n, rep int) []*messages.Task {
 	return tasks
 }
 
-func (h *harness) pipelineJetrun(ctx context.Context, rep int) (float64, error) {
+func (h *harness) pipelineJetrun(ctx context.Context, rep int) (rate, msgs float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
 	defer cancel()
 	env, err := h.startNATS()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer env.close()
 	ncW, err := env.connect("bench-worker")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer ncW.Close()
 	ncP, err := env.connect("bench-producer")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer ncP.Close()
 
 	drv := fake.New(fake.Options{WorkerID: "bench-pipeline"})
 	wk, err := startWorker(ctx, ncW, drv, worker.Config{WorkerID: "bench-pipeline", Concurrency: h.cfg.pipelineConcurrency})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() { _ = wk.stop() }()
 
 	c, err := client.New(ncP)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	tasks := pipelineTasks(h.cfg.pipelineTasks, rep)
-	rate, err := runMany(ctx, c, len(tasks), func(i int) *messages.Task { return tasks[i] })
+	rate, err = runMany(ctx, c, len(tasks), func(i int) *messages.Task { return tasks[i] })
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if got := drv.Runs(); got != int64(len(tasks)) {
-		return 0, fmt.Errorf("the driver ran %d tasks, want %d", got, len(tasks))
+		return 0, 0, fmt.Errorf("the driver ran %d tasks, want %d", got, len(tasks))
 	}
-	return rate, nil
+	return rate, serverMsgsPer(env, len(tasks)), nil
 }
 
-func (h *harness) pipelineBaseline(ctx context.Context, rep int) (float64, error) {
+func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
 	defer cancel()
 	env, err := h.startNATS()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer env.close()
 	ncC, err := env.connect("baseline-consumer")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer ncC.Close()
 	ncP, err := env.connect("baseline-producer")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer ncP.Close()
 
@@ -114,11 +140,11 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (float64, error
 		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { pubErrs.Add(1); <-slots }),
 	)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	jsC, err := jetstream.New(ncC)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The same stream and consumer settings as JETRUN_TASKS and a
 	// worker's consumer.
@@ -127,25 +153,25 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (float64, error
 		Name: stream, Subjects: []string{"baseline.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Duplicates: def.Streams.Duplicates, MaxMsgSize: def.Streams.MaxTaskSize,
 	}); err != nil {
-		return 0, fmt.Errorf("create stream: %w", err)
+		return 0, 0, fmt.Errorf("create stream: %w", err)
 	}
 	cons, err := jsC.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable: "baseline", FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: def.AckWait, MaxDeliver: def.MaxDeliver, MaxAckPending: def.MaxAckPending,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("create consumer: %w", err)
+		return 0, 0, fmt.Errorf("create consumer: %w", err)
 	}
 
 	tasks := pipelineTasks(h.cfg.pipelineTasks, rep)
 	n := len(tasks)
-	msgs := make([]*nats.Msg, n)
+	batch := make([]*nats.Msg, n)
 	for i, t := range tasks {
 		data, err := messages.Encode(t)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		msgs[i] = &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{t.ID}}}
+		batch[i] = &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{t.ID}}}
 	}
 
 	var acked atomic.Int64
@@ -159,32 +185,32 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (float64, error
 		}
 	})
 	if err != nil {
-		return 0, fmt.Errorf("consume: %w", err)
+		return 0, 0, fmt.Errorf("consume: %w", err)
 	}
 	defer cc.Stop()
 
 	start := time.Now()
-	for _, m := range msgs {
+	for _, m := range batch {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return 0, context.Cause(ctx)
+			return 0, 0, context.Cause(ctx)
 		}
 		if _, err := jsP.PublishMsgAsync(m, jetstream.WithExpectStream(stream)); err != nil {
-			return 0, fmt.Errorf("publish: %w", err)
+			return 0, 0, fmt.Errorf("publish: %w", err)
 		}
 	}
 	select {
 	case <-all:
 	case <-ctx.Done():
-		return 0, fmt.Errorf("acked %d of %d: %w", acked.Load(), n, context.Cause(ctx))
+		return 0, 0, fmt.Errorf("acked %d of %d: %w", acked.Load(), n, context.Cause(ctx))
 	}
 	if err := ncC.FlushWithContext(ctx); err != nil {
-		return 0, fmt.Errorf("flush acks: %w", err)
+		return 0, 0, fmt.Errorf("flush acks: %w", err)
 	}
 	elapsed := time.Since(start)
 	if e := pubErrs.Load(); e > 0 {
-		return 0, fmt.Errorf("%d publishes failed", e)
+		return 0, 0, fmt.Errorf("%d publishes failed", e)
 	}
 	if err := poll(ctx, 10*time.Second, func() (bool, error) {
 		info, err := cons.Info(ctx)
@@ -193,7 +219,7 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (float64, error
 		}
 		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0, nil
 	}); err != nil {
-		return 0, fmt.Errorf("acks not all recorded: %w", err)
+		return 0, 0, fmt.Errorf("acks not all recorded: %w", err)
 	}
-	return float64(n) / elapsed.Seconds(), nil
+	return float64(n) / elapsed.Seconds(), serverMsgsPer(env, n), nil
 }

@@ -48,7 +48,7 @@ func (h *harness) markdown() report {
 		for _, e := range r.Extra {
 			s := summarize(e.Vals)
 			fmt.Fprintf(&t, "| %s | %s %s |\n", e.Label, fmtSpread(s), e.Unit)
-			line += fmt.Sprintf(" %s_%s=%.1f", strings.ReplaceAll(strings.Fields(e.Label)[0], "(", ""), strings.ToLower(e.Unit), s.Median)
+			line += fmt.Sprintf(" %s=%.1f", e.Key, s.Median)
 		}
 		rep.benchLines = append(rep.benchLines, line)
 	}
@@ -58,7 +58,11 @@ func (h *harness) markdown() report {
 	d.WriteString(beginMarker + "\n\n")
 	d.WriteString("## Latest run\n\n")
 	fmt.Fprintf(&d, "- When: %s, took %s; commit %s\n", h.started.UTC().Format(time.RFC3339), time.Since(h.started).Round(time.Second), gitDescribe())
-	fmt.Fprintf(&d, "- Command: `make bench` (that is `go run ./bench%s`)\n", argString(h.cfg.args))
+	if len(h.cfg.args) == 0 {
+		d.WriteString("- Command: `make bench` (that is `go run ./bench`)\n")
+	} else {
+		fmt.Fprintf(&d, "- Command: `make bench BENCHFLAGS='%s'` (that is `go run ./bench %[1]s`)\n", strings.Join(h.cfg.args, " "))
+	}
 	fmt.Fprintf(&d, "- Machine: %d CPUs (%s), GOMAXPROCS %d, %s, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if h.dockerV != "" {
 		fmt.Fprintf(&d, ", %s", h.dockerV)
@@ -86,11 +90,12 @@ func (h *harness) markdown() report {
 		}
 		d.WriteString("\n")
 	}
-	d.WriteString("\nThe last lines of the output:\n\n```\n")
+	d.WriteString("\n<details><summary>The whole output of this run</summary>\n\n```\n")
+	d.WriteString(strings.TrimSpace(h.transcript.String()) + "\n\n")
 	for _, l := range rep.benchLines {
 		d.WriteString(l + "\n")
 	}
-	d.WriteString("```\n\n" + endMarker + "\n")
+	d.WriteString("```\n\n</details>\n\n" + endMarker + "\n")
 	rep.doc = d.String()
 	return rep
 }
@@ -112,13 +117,6 @@ func num(v float64) string {
 	default:
 		return fmt.Sprintf("%.2f", v)
 	}
-}
-
-func argString(args []string) string {
-	if len(args) == 0 {
-		return ""
-	}
-	return " " + strings.Join(args, " ")
 }
 
 // writeReport replaces the generated section of path (between the

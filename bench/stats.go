@@ -62,6 +62,7 @@ type result struct {
 }
 
 type extra struct {
+	Key   string // in the BENCH line, e.g. idle_rss_mib
 	Label string
 	Unit  string
 	Vals  []float64
