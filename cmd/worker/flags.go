@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/messages"
 	"github.com/jetrun/jetrun/worker"
@@ -23,11 +25,17 @@ type options struct {
 	tlsCert        string
 	tlsKey         string
 	tlsCA          string
+	inboxPrefix    string
 	metricsAddr    string
 	logFormat      string
 	logLevel       string
 	cfg            worker.Config
 }
+
+// defaultInboxPrefix is nats.go's own reply subject prefix (nats.InboxPrefix
+// without its dot), so a worker given no --inbox-prefix behaves as any
+// client does.
+const defaultInboxPrefix = "_INBOX"
 
 // envName maps a flag name to its environment variable: max-memory ->
 // JETRUN_MAX_MEMORY.
@@ -94,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "client certificate file for NATS TLS (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "client key file for NATS TLS")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "CA file to verify the NATS server's certificate")
+	fs.StringVar(&o.inboxPrefix, "inbox-prefix", defaultInboxPrefix, "prefix of this worker's reply subjects on an external server (tasks are delivered there); nats.conf allows the worker user only _INBOX_worker")
 	fs.StringVar(&c.Prefix, "prefix", messages.DefaultPrefix, "subject prefix P of all jetrun subjects")
 	fs.StringVar(&c.Queue, "queue", messages.DefaultQueue, "queue to consume: tasks published to P.tasks.<queue>")
 	fs.IntVar(&c.Concurrency, "concurrency", runtime.NumCPU(), "most tasks run (and held unacked) at once")
@@ -162,6 +171,9 @@ Flags:
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, usageError{fmt.Errorf("--log-format %q: want text or json", o.logFormat)}
 	}
+	if err := checkInboxPrefix(o.inboxPrefix); err != nil {
+		return nil, usageError{err}
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
 	}
@@ -169,4 +181,13 @@ Flags:
 		return nil, usageError{fmt.Errorf("--worker-id is required (the host name is unknown)")}
 	}
 	return o, nil
+}
+
+// checkInboxPrefix refuses what nats.CustomInboxPrefix would refuse at
+// connect time (empty, a wildcard, a trailing dot), as a flag error.
+func checkInboxPrefix(p string) error {
+	if err := nats.CustomInboxPrefix(p)(&nats.Options{}); err != nil {
+		return fmt.Errorf("--inbox-prefix %q: want a subject prefix without wildcards or a trailing dot, e.g. _INBOX_worker", p)
+	}
+	return nil
 }

@@ -70,6 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer nc.Close()
+	if o.natsURL != "" {
+		if err := checkReplies(nc, o.inboxPrefix); err != nil {
+			return err
+		}
+	}
 
 	w, err := worker.New(nc, drv, o.cfg, logger)
 	if err != nil {
@@ -142,9 +147,10 @@ func startEmbedded(o *options, logger *slog.Logger) (*server.Server, error) {
 	return srv, nil
 }
 
-// connectOptions turns the credential and TLS flags into NATS options.
+// connectOptions turns the inbox prefix, credential and TLS flags into NATS
+// options for an external server.
 func connectOptions(o *options) ([]nats.Option, error) {
-	var opts []nats.Option
+	opts := []nats.Option{nats.CustomInboxPrefix(o.inboxPrefix)}
 	if o.creds != "" && o.nkey != "" {
 		return nil, errors.New("--creds and --nkey are exclusive")
 	}
@@ -200,6 +206,28 @@ func connect(ctx context.Context, url, id string, logger *slog.Logger, extra []n
 	}
 	logger.Info("connected to nats", "url", nc.ConnectedUrlRedacted())
 	return nc, nil
+}
+
+// checkReplies proves the server lets nc receive replies under prefix: a
+// user whose permissions allow another inbox prefix (nats.conf gives each
+// role its own) would otherwise only see every JetStream call time out.
+func checkReplies(nc *nats.Conn, prefix string) error {
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return fmt.Errorf("subscribe to a reply inbox: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	// The server answers the flush after it has refused the subscription,
+	// so a refusal is known when the flush returns.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("nats flush: %w", err)
+	}
+	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), inbox) {
+		return fmt.Errorf("nats refuses this user replies under %s.>: set --inbox-prefix (%s) to the prefix its permissions allow, _INBOX_worker with nats.conf: %w",
+			prefix, envName("inbox-prefix"), err)
+	}
+	return nil
 }
 
 // redact hides passwords in URLs for error messages.
