@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (s ioStreams) main(ctx context.Context, args []string) int {
-	g := &globals{natsURL: defaultURL(s.lookupEnv), prefix: messages.DefaultPrefix}
+	g := &globals{natsURL: defaultURL(s.lookupEnv), prefix: messages.DefaultPrefix, inboxPrefix: inboxPrefixFromEnv(s.lookupEnv)}
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
 	fs.SetOutput(s.stderr)
 	g.register(fs)
@@ -130,6 +130,9 @@ func (g *globals) check() error {
 	if g.natsURL == "" {
 		return errors.New("--nats: empty server URL")
 	}
+	if err := nats.CustomInboxPrefix(g.inboxPrefix)(&nats.Options{}); err != nil {
+		return fmt.Errorf("--inbox-prefix %q: want a subject prefix without wildcards or a trailing dot, e.g. _INBOX_submitter", g.inboxPrefix)
+	}
 	return nil
 }
 
@@ -142,6 +145,7 @@ func (g *globals) connect(ctx context.Context, opts ...client.Option) (*nats.Con
 		// Ride out a server restart while following a long task.
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		nats.CustomInboxPrefix(g.inboxPrefix),
 	}
 	if g.creds != "" {
 		if _, err := os.Stat(g.creds); err != nil {
@@ -176,12 +180,40 @@ func (g *globals) connect(ctx context.Context, opts ...client.Option) (*nats.Con
 		}
 		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (%s)", redactURLs(g.natsURL), d.err, hint)
 	}
+	if err := g.checkReplies(ctx, d.nc); err != nil {
+		d.nc.Close()
+		return nil, nil, err
+	}
 	c, err := client.New(d.nc, append([]client.Option{client.WithPrefix(g.prefix)}, opts...)...)
 	if err != nil {
 		d.nc.Close()
 		return nil, nil, err
 	}
 	return d.nc, c, nil
+}
+
+// checkReplies proves the server lets nc receive replies under
+// --inbox-prefix: a user whose permissions allow another prefix (nats.conf
+// gives each role its own) would otherwise only see its requests time out.
+func (g *globals) checkReplies(ctx context.Context, nc *nats.Conn) error {
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return fmt.Errorf("subscribe to a reply inbox: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	// The server answers the flush after it has refused the subscription,
+	// so a refusal is known when the flush returns.
+	fctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		return fmt.Errorf("nats at %s: %w", redactURLs(g.natsURL), err)
+	}
+	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), inbox) {
+		return fmt.Errorf("nats refuses this user replies under %s.>: set --inbox-prefix or %s to the prefix its permissions allow (_INBOX_submitter with nats.conf): %w",
+			g.inboxPrefix, envInboxPrefix, err)
+	}
+	return nil
 }
 
 // redactURLs hides passwords in a comma-separated list of server URLs.

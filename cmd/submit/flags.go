@@ -10,9 +10,10 @@ import (
 
 // globals are the options every subcommand takes.
 type globals struct {
-	natsURL string
-	creds   string
-	prefix  string
+	natsURL     string
+	creds       string
+	prefix      string
+	inboxPrefix string
 }
 
 // defaultNATSURL is used when neither --nats nor the environment names a
@@ -24,6 +25,22 @@ const (
 	envNATSURL       = "JETRUN_NATS_URL"
 	envNATSURLCommon = "NATS_URL"
 )
+
+// envInboxPrefix is read for --inbox-prefix; defaultInboxPrefix, nats.go's
+// own, applies when it is unset.
+const (
+	envInboxPrefix     = "JETRUN_INBOX_PREFIX"
+	defaultInboxPrefix = "_INBOX"
+)
+
+// inboxPrefixFromEnv returns the reply subject prefix from the environment,
+// or the default.
+func inboxPrefixFromEnv(lookupEnv func(string) (string, bool)) string {
+	if v, _ := lookupEnv(envInboxPrefix); v != "" {
+		return v
+	}
+	return defaultInboxPrefix
+}
 
 // defaultURL returns the server URL from the environment, or the default.
 func defaultURL(lookupEnv func(string) (string, bool)) string {
@@ -41,6 +58,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.natsURL, "nats", g.natsURL, "NATS server `URL`s, comma separated (env "+envNATSURL+", then "+envNATSURLCommon+")")
 	fs.StringVar(&g.creds, "creds", g.creds, "NATS credentials `file` (user JWT and NKey seed)")
 	fs.StringVar(&g.prefix, "prefix", g.prefix, "subject `prefix` the workers use")
+	fs.StringVar(&g.inboxPrefix, "inbox-prefix", g.inboxPrefix, "`prefix` of submit's reply subjects; the NATS user must be allowed to subscribe to PREFIX.> (nats.conf: _INBOX_submitter; env "+envInboxPrefix+")")
 }
 
 // envFlag collects -e NAME=VALUE and -e NAME (the value is taken from
