@@ -58,7 +58,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.natsURL, "nats", g.natsURL, "NATS server `URL`s, comma separated (env "+envNATSURL+", then "+envNATSURLCommon+")")
 	fs.StringVar(&g.creds, "creds", g.creds, "NATS credentials `file` (user JWT and NKey seed)")
 	fs.StringVar(&g.prefix, "prefix", g.prefix, "subject `prefix` the workers use")
-	fs.StringVar(&g.inboxPrefix, "inbox-prefix", g.inboxPrefix, "`prefix` of submit's reply subjects; the NATS user must be allowed to subscribe to PREFIX.> (nats.conf: _INBOX_submitter; env "+envInboxPrefix+")")
+	fs.StringVar(&g.inboxPrefix, "inbox-prefix", g.inboxPrefix, "`prefix` of submit's reply subjects, which the NATS user must be allowed to subscribe to (nats.conf: _INBOX_submitter; env "+envInboxPrefix+")")
 }
 
 // envFlag collects -e NAME=VALUE and -e NAME (the value is taken from
