@@ -3,11 +3,9 @@ package deploy_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/client"
@@ -85,14 +83,5 @@ func TestClientWorksAsSubmitter(t *testing.T) {
 	if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		select {
-		case err := <-s.errs:
-			if errors.Is(err, nats.ErrPermissionViolation) {
-				t.Fatalf("client: %v", err)
-			}
-		default:
-			return
-		}
-	}
+	noViolations(t, s)
 }

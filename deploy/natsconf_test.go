@@ -90,19 +90,40 @@ type conn struct {
 	errs chan error
 }
 
+// inboxPrefix is each role's reply subject prefix, the only one nats.conf
+// lets it subscribe to, set as docs/deployment.md tells clients to
+// (nats.CustomInboxPrefix; JETRUN_INBOX_PREFIX for worker and submit). The
+// admin keeps nats.go's default, _INBOX.
+var inboxPrefix = map[string]string{
+	"worker":    "_INBOX_worker",
+	"submitter": "_INBOX_submitter",
+}
+
+// connect connects as user with its role's inbox prefix.
 func (f *fixture) connect(t *testing.T, user string) *conn {
 	t.Helper()
+	var opts []nats.Option
+	if p, ok := inboxPrefix[user]; ok {
+		opts = append(opts, nats.CustomInboxPrefix(p))
+	}
+	return f.connectWith(t, user, opts...)
+}
+
+// connectWith connects as user with opts and nats.go's defaults otherwise.
+func (f *fixture) connectWith(t *testing.T, user string, opts ...nats.Option) *conn {
+	t.Helper()
 	c := &conn{user: user, errs: make(chan error, 64)}
-	c.nc = natstest.Connect(t, f.srv,
+	c.nc = natstest.Connect(t, f.srv, append([]nats.Option{
 		nats.UserInfo(user, f.passwords[user]),
-		nats.Name("deploy-test-"+user),
+		nats.Name("deploy-test-" + user),
 		nats.PermissionErrOnSubscribe(true),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case c.errs <- err:
 			default:
 			}
-		}))
+		}),
+	}, opts...)...)
 	js, err := jetstream.New(c.nc)
 	if err != nil {
 		t.Fatalf("%s: jetstream: %v", user, err)
