@@ -97,54 +97,102 @@ func (h *harness) latencyRepeat(ctx context.Context, rep, n int) (jet, base []fl
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// throughputRound is how many containers each side runs in a row before
+// the other side's turn: short rounds, alternating, so that a change in the
+// machine's load during a repeat hits both sides alike.
+const throughputRound = 8
+
 // throughput counts containers per second at a fixed concurrency through
 // the stack against as many goroutines on the Docker API.
 func (h *harness) throughput(ctx context.Context) (*result, error) {
 	n, conc := h.cfg.throughputTasks, h.cfg.throughputConc
 	r := &result{
 		Name: benchThroughput, Unit: "containers/s", Target: 0.95,
-		JetrunWhat:   fmt.Sprintf("%d tasks running `true` submitted at once with client.SubmitAsync to one worker (Docker driver, concurrency %d), until client.WatchResults saw all results", n, conc),
-		BaselineWhat: fmt.Sprintf("%d goroutines doing create, wait, start, exit, remove on the Docker API until %d containers ran", conc, n),
+		JetrunWhat: fmt.Sprintf("%d tasks running `true` per repeat, in rounds of %d submitted at once with client.SubmitAsync to one worker (Docker driver, concurrency %d), each round until client.WatchResults saw its results",
+			n, throughputRound, conc),
+		BaselineWhat: fmt.Sprintf("%d goroutines doing create, wait, start, exit, remove on the Docker API, in rounds of %d containers; the two sides' rounds alternate (the order alternating too) and each side's figure is its containers over the sum of its rounds' times", conc, throughputRound),
 	}
-	jet := func(ctx context.Context, rep int) (float64, error) {
-		s, err := h.startStack(ctx, fmt.Sprintf("bench-throughput-%d", rep), conc, nil)
+	for rep := range h.cfg.repeats {
+		jet, base, err := h.throughputRepeat(ctx, rep, n, conc)
 		if err != nil {
-			return 0, err
+			return r, fmt.Errorf("repeat %d: %w", rep+1, err)
 		}
-		defer s.close()
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		defer cancel()
-		return runMany(ctx, s.client, n, func(i int) *messages.Task {
-			return &messages.Task{ID: fmt.Sprintf("thr%d-%04d", rep, i), Image: h.image, Cmd: []string{"true"}}
-		})
+		r.Jetrun, r.Baseline = append(r.Jetrun, jet), append(r.Baseline, base)
+		h.logf("  repeat %d jetrun %.2f, baseline %.2f containers/s", rep+1, jet, base)
 	}
-	base := func(ctx context.Context, rep int) (float64, error) {
-		var next atomic.Int64
-		errs := make(chan error, conc)
-		var wg sync.WaitGroup
+	h.logf("  ratio %.3f (target %.2f, %s)", r.Ratio(), r.Target, metWord(r.Met()))
+	return r, nil
+}
+
+// throughputRepeat runs n containers on each side, in alternating rounds,
+// on a fresh stack, and returns each side's containers per second.
+func (h *harness) throughputRepeat(ctx context.Context, rep, n, conc int) (jet, base float64, err error) {
+	s, err := h.startStack(ctx, fmt.Sprintf("bench-throughput-%d", rep), conc, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var jetTime, baseTime time.Duration
+	jetRound := func(round, k int) error {
 		start := time.Now()
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(n) {
-					if err := h.directRun(ctx, []string{"true"}, nil); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(start)
-		close(errs)
-		if err := <-errs; err != nil {
-			return 0, err
-		}
-		return float64(n) / elapsed.Seconds(), nil
+		_, err := runMany(ctx, s.client, k, func(i int) *messages.Task {
+			return &messages.Task{ID: fmt.Sprintf("thr%d-%03d-%02d", rep, round, i), Image: h.image, Cmd: []string{"true"}}
+		})
+		jetTime += time.Since(start)
+		return err
 	}
-	err := h.repeat(ctx, r, jet, base)
-	return r, err
+	baseRound := func(_, k int) error {
+		start := time.Now()
+		err := h.directMany(ctx, k, conc)
+		baseTime += time.Since(start)
+		return err
+	}
+	err = h.profiled(fmt.Sprintf("throughput-%d", rep+1), func() error {
+		for round, done := 0, 0; done < n; round++ {
+			k := min(throughputRound, n-done)
+			first, second := jetRound, baseRound
+			if (round+rep)%2 == 1 {
+				first, second = baseRound, jetRound
+			}
+			if err := first(round, k); err != nil {
+				return err
+			}
+			if err := second(round, k); err != nil {
+				return err
+			}
+			done += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / jetTime.Seconds(), float64(n) / baseTime.Seconds(), nil
+}
+
+// directMany runs n containers running "true" on the Docker API from conc
+// goroutines.
+func (h *harness) directMany(ctx context.Context, n, conc int) error {
+	var next atomic.Int64
+	errs := make(chan error, conc)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := h.directRun(ctx, []string{"true"}, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // runMany submits n tasks asynchronously and waits until every result is

@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.pipelineTasks, "pipeline-tasks", 20000, "tasks per pipeline repeat")
 	fs.IntVar(&c.pipelineConcurrency, "pipeline-concurrency", 256, "worker concurrency in the pipeline benchmark")
 	fs.IntVar(&c.latencySamples, "latency-samples", 20, "containers per latency repeat, each side")
-	fs.IntVar(&c.throughputTasks, "throughput-tasks", 40, "containers per throughput repeat, each side")
+	fs.IntVar(&c.throughputTasks, "throughput-tasks", 80, "containers per throughput repeat, each side")
 	fs.IntVar(&c.throughputConc, "throughput-concurrency", 4, "containers at once in the throughput benchmark")
 	fs.IntVar(&c.logsMiB, "logs-mib", 100, "MiB the container writes to stdout in the logs benchmark")
 	fs.IntVar(&c.memoryTasks, "memory-tasks", 16, "running tasks while measuring the busy worker's memory")
