@@ -149,7 +149,7 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 func (c *cookie) result(exit container.WaitResponse, cause error, started time.Time) (driver.RunResult, error) {
 	ictx, cancel := context.WithTimeout(context.Background(), c.d.opts.CleanupTimeout)
 	defer cancel()
-	info, err := c.d.cli.ContainerInspect(ictx, c.id)
+	info, err := c.inspectExited(ictx, exit, cause)
 	if err != nil {
 		return nil, classify(fmt.Errorf("task %s: inspect exited container: %w", c.task.Id(), err))
 	}
@@ -235,4 +235,34 @@ func (c *cookie) Close() error {
 	}
 	c.removed = true
 	return nil
+}
+
+// oomSettle bounds how long result waits for a late OOM flag.
+const oomSettle = time.Second
+
+// inspectExited inspects the exited container. The daemon handles the
+// kernel's OOM event and the exit event separately, and can answer the wait
+// before it has set State.OOMKilled. So when the process died of SIGKILL
+// (exit 137) that we did not send, and the flag is not set yet, it inspects
+// again for up to oomSettle: the flag stays the only evidence of an OOM
+// kill, never the exit code itself.
+func (c *cookie) inspectExited(ctx context.Context, exit container.WaitResponse, cause error) (container.InspectResponse, error) {
+	info, err := c.d.cli.ContainerInspect(ctx, c.id)
+	if err != nil || cause != nil || exit.StatusCode != 137 {
+		return info, err
+	}
+	deadline := time.Now().Add(oomSettle)
+	for (info.State == nil || !info.State.OOMKilled) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return info, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+		next, err := c.d.cli.ContainerInspect(ctx, c.id)
+		if err != nil {
+			return info, nil
+		}
+		info = next
+	}
+	return info, nil
 }
