@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,23 +32,42 @@ func (h *harness) pipeline(ctx context.Context) (*result, error) {
 		BaselineWhat: fmt.Sprintf("the same %d task messages (same bytes, same Nats-Msg-Id) published asynchronously (at most %d unacknowledged) to a work-queue stream, consumed by a nats.go jetstream Consume pull consumer that acks each, until all %d acks were sent",
 			n, client.DefaultMaxPending, n),
 	}
-	var jetMsgs, baseMsgs []float64
+	var jetCost, baseCost perTask
 	jet := func(ctx context.Context, rep int) (float64, error) {
-		v, msgs, err := h.pipelineJetrun(ctx, rep)
-		jetMsgs = append(jetMsgs, msgs)
+		v, cost, err := h.pipelineJetrun(ctx, rep)
+		jetCost.add(cost)
 		return v, err
 	}
 	base := func(ctx context.Context, rep int) (float64, error) {
-		v, msgs, err := h.pipelineBaseline(ctx, rep)
-		baseMsgs = append(baseMsgs, msgs)
+		v, cost, err := h.pipelineBaseline(ctx, rep)
+		baseCost.add(cost)
 		return v, err
 	}
 	err := h.repeat(ctx, r, jet, base)
 	if err == nil {
-		r.Notes = append(r.Notes, fmt.Sprintf("The NATS server handled %.1f messages (in + out) per task for jetrun, %.1f for the baseline (medians over repeats, from its Varz counters).",
-			summarize(jetMsgs).Median, summarize(baseMsgs).Median))
+		r.Notes = append(r.Notes, fmt.Sprintf("Per task, the NATS server handled %.1f messages (in + out, from its Varz counters) for jetrun and %.1f for the baseline, and this process (server, worker, client, all of it) used %.0f µs of CPU for jetrun and %.0f µs for the baseline (medians over repeats).",
+			summarize(jetCost.msgs).Median, summarize(baseCost.msgs).Median, summarize(jetCost.cpuUS).Median, summarize(baseCost.cpuUS).Median))
 	}
 	return r, err
+}
+
+// perTask is what one pipeline run cost per task: messages through the
+// server and CPU time of this process.
+type perTask struct{ msgs, cpuUS []float64 }
+
+type cost struct{ msgs, cpuUS float64 }
+
+func (p *perTask) add(c cost) {
+	p.msgs, p.cpuUS = append(p.msgs, c.msgs), append(p.cpuUS, c.cpuUS)
+}
+
+// cpuTime is the user plus system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // serverMsgsPer returns the messages the server received and sent so far,
@@ -69,63 +89,65 @@ func pipelineTasks(n, rep int) []*messages.Task {
 	return tasks
 }
 
-func (h *harness) pipelineJetrun(ctx context.Context, rep int) (rate, msgs float64, err error) {
+func (h *harness) pipelineJetrun(ctx context.Context, rep int) (rate float64, c cost, err error) {
 	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
 	defer cancel()
 	env, err := h.startNATS()
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer env.close()
 	ncW, err := env.connect("bench-worker")
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer ncW.Close()
 	ncP, err := env.connect("bench-producer")
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer ncP.Close()
 
 	drv := fake.New(fake.Options{WorkerID: "bench-pipeline"})
 	wk, err := startWorker(ctx, ncW, drv, worker.Config{WorkerID: "bench-pipeline", Concurrency: h.cfg.pipelineConcurrency})
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer func() { _ = wk.stop() }()
 
-	c, err := client.New(ncP)
+	cl, err := client.New(ncP)
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	tasks := pipelineTasks(h.cfg.pipelineTasks, rep)
-	rate, err = runMany(ctx, c, len(tasks), func(i int) *messages.Task { return tasks[i] })
+	cpu0 := cpuTime()
+	rate, err = runMany(ctx, cl, len(tasks), func(i int) *messages.Task { return tasks[i] })
+	cpu := cpuTime() - cpu0
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	if got := drv.Runs(); got != int64(len(tasks)) {
-		return 0, 0, fmt.Errorf("the driver ran %d tasks, want %d", got, len(tasks))
+		return 0, cost{}, fmt.Errorf("the driver ran %d tasks, want %d", got, len(tasks))
 	}
-	return rate, serverMsgsPer(env, len(tasks)), nil
+	return rate, cost{msgs: serverMsgsPer(env, len(tasks)), cpuUS: float64(cpu.Microseconds()) / float64(len(tasks))}, nil
 }
 
-func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs float64, err error) {
+func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate float64, c cost, err error) {
 	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
 	defer cancel()
 	env, err := h.startNATS()
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer env.close()
 	ncC, err := env.connect("baseline-consumer")
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer ncC.Close()
 	ncP, err := env.connect("baseline-producer")
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	defer ncP.Close()
 
@@ -140,11 +162,11 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs flo
 		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { pubErrs.Add(1); <-slots }),
 	)
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	jsC, err := jetstream.New(ncC)
 	if err != nil {
-		return 0, 0, err
+		return 0, cost{}, err
 	}
 	// The same stream and consumer settings as JETRUN_TASKS and a
 	// worker's consumer.
@@ -153,14 +175,14 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs flo
 		Name: stream, Subjects: []string{"baseline.tasks.>"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Duplicates: def.Streams.Duplicates, MaxMsgSize: def.Streams.MaxTaskSize,
 	}); err != nil {
-		return 0, 0, fmt.Errorf("create stream: %w", err)
+		return 0, cost{}, fmt.Errorf("create stream: %w", err)
 	}
 	cons, err := jsC.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable: "baseline", FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: def.AckWait, MaxDeliver: def.MaxDeliver, MaxAckPending: def.MaxAckPending,
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("create consumer: %w", err)
+		return 0, cost{}, fmt.Errorf("create consumer: %w", err)
 	}
 
 	tasks := pipelineTasks(h.cfg.pipelineTasks, rep)
@@ -169,7 +191,7 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs flo
 	for i, t := range tasks {
 		data, err := messages.Encode(t)
 		if err != nil {
-			return 0, 0, err
+			return 0, cost{}, err
 		}
 		batch[i] = &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{t.ID}}}
 	}
@@ -185,32 +207,34 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs flo
 		}
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("consume: %w", err)
+		return 0, cost{}, fmt.Errorf("consume: %w", err)
 	}
 	defer cc.Stop()
 
+	cpu0 := cpuTime()
 	start := time.Now()
 	for _, m := range batch {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return 0, 0, context.Cause(ctx)
+			return 0, cost{}, context.Cause(ctx)
 		}
 		if _, err := jsP.PublishMsgAsync(m, jetstream.WithExpectStream(stream)); err != nil {
-			return 0, 0, fmt.Errorf("publish: %w", err)
+			return 0, cost{}, fmt.Errorf("publish: %w", err)
 		}
 	}
 	select {
 	case <-all:
 	case <-ctx.Done():
-		return 0, 0, fmt.Errorf("acked %d of %d: %w", acked.Load(), n, context.Cause(ctx))
+		return 0, cost{}, fmt.Errorf("acked %d of %d: %w", acked.Load(), n, context.Cause(ctx))
 	}
 	if err := ncC.FlushWithContext(ctx); err != nil {
-		return 0, 0, fmt.Errorf("flush acks: %w", err)
+		return 0, cost{}, fmt.Errorf("flush acks: %w", err)
 	}
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	if e := pubErrs.Load(); e > 0 {
-		return 0, 0, fmt.Errorf("%d publishes failed", e)
+		return 0, cost{}, fmt.Errorf("%d publishes failed", e)
 	}
 	if err := poll(ctx, 10*time.Second, func() (bool, error) {
 		info, err := cons.Info(ctx)
@@ -219,7 +243,7 @@ func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate, msgs flo
 		}
 		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0, nil
 	}); err != nil {
-		return 0, 0, fmt.Errorf("acks not all recorded: %w", err)
+		return 0, cost{}, fmt.Errorf("acks not all recorded: %w", err)
 	}
-	return float64(n) / elapsed.Seconds(), serverMsgsPer(env, n), nil
+	return float64(n) / elapsed.Seconds(), cost{msgs: serverMsgsPer(env, n), cpuUS: float64(cpu.Microseconds()) / float64(n)}, nil
 }
