@@ -70,24 +70,24 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.only = append(c.only, name)
 	}
-	switch {
-	case c.repeats < 1 || c.repeats > 20:
-		return nil, fmt.Errorf("-repeats %d: want 1 to 20", c.repeats)
-	case c.pipelineTasks < 1 || c.pipelineTasks > 1_000_000:
-		return nil, fmt.Errorf("-pipeline-tasks %d: want 1 to 1000000", c.pipelineTasks)
-	case c.pipelineConcurrency < 1 || c.pipelineConcurrency > 10000:
-		return nil, fmt.Errorf("-pipeline-concurrency %d: want 1 to 10000", c.pipelineConcurrency)
-	case c.latencySamples < 1 || c.latencySamples > 1000:
-		return nil, fmt.Errorf("-latency-samples %d: want 1 to 1000", c.latencySamples)
-	case c.throughputTasks < 1 || c.throughputTasks > 1000:
-		return nil, fmt.Errorf("-throughput-tasks %d: want 1 to 1000", c.throughputTasks)
-	case c.throughputConc < 1 || c.throughputConc > 64:
-		return nil, fmt.Errorf("-throughput-concurrency %d: want 1 to 64", c.throughputConc)
-	case c.logsMiB < 1 || c.logsMiB > 1024:
-		return nil, fmt.Errorf("-logs-mib %d: want 1 to 1024", c.logsMiB)
-	case c.memoryTasks < 1 || c.memoryTasks > 256:
-		return nil, fmt.Errorf("-memory-tasks %d: want 1 to 256", c.memoryTasks)
-	case c.timeout <= 0:
+	for _, b := range []struct {
+		flag      string
+		v, lo, hi int
+	}{
+		{"repeats", c.repeats, 1, 20},
+		{"pipeline-tasks", c.pipelineTasks, 1, 1_000_000},
+		{"pipeline-concurrency", c.pipelineConcurrency, 1, 10000},
+		{"latency-samples", c.latencySamples, 1, 1000},
+		{"throughput-tasks", c.throughputTasks, 1, 1000},
+		{"throughput-concurrency", c.throughputConc, 1, 64},
+		{"logs-mib", c.logsMiB, 1, 1024},
+		{"memory-tasks", c.memoryTasks, 1, 256},
+	} {
+		if b.v < b.lo || b.v > b.hi {
+			return nil, fmt.Errorf("-%s %d: want %d to %d", b.flag, b.v, b.lo, b.hi)
+		}
+	}
+	if c.timeout <= 0 {
 		return nil, fmt.Errorf("-timeout %v: want a positive duration", c.timeout)
 	}
 	return c, nil

@@ -218,8 +218,9 @@ func (h *harness) profiled(name string, f func() error) error {
 // loopback, its store in a directory of its own. Every measured run gets
 // one, so no run inherits another's streams.
 type natsEnv struct {
-	srv *server.Server
-	dir string
+	srv   *server.Server
+	dir   string
+	conns []*nats.Conn // closed by close
 }
 
 func (h *harness) startNATS() (*natsEnv, error) {
@@ -247,16 +248,38 @@ func (h *harness) startNATS() (*natsEnv, error) {
 	return &natsEnv{srv: srv, dir: dir}, nil
 }
 
-// connect dials the server over loopback TCP, as a separate process would.
+// startNATSConns starts a server and connects once per name.
+func (h *harness) startNATSConns(names ...string) (*natsEnv, []*nats.Conn, error) {
+	env, err := h.startNATS()
+	if err != nil {
+		return nil, nil, err
+	}
+	conns := make([]*nats.Conn, len(names))
+	for i, name := range names {
+		if conns[i], err = env.connect(name); err != nil {
+			env.close()
+			return nil, nil, err
+		}
+	}
+	return env, conns, nil
+}
+
+// connect dials the server over loopback TCP, as a separate process would;
+// close closes the connection.
 func (e *natsEnv) connect(name string) (*nats.Conn, error) {
 	nc, err := nats.Connect(e.srv.ClientURL(), nats.Name(name), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", name, err)
 	}
+	e.conns = append(e.conns, nc)
 	return nc, nil
 }
 
+// close closes the connections, stops the server and removes its store.
 func (e *natsEnv) close() {
+	for _, nc := range e.conns {
+		nc.Close()
+	}
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 	_ = os.RemoveAll(e.dir)

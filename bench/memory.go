@@ -112,7 +112,6 @@ func (h *harness) memoryOnce(ctx context.Context, bin string, rep, n int) (idle,
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return 0, 0, 0, err

@@ -92,21 +92,12 @@ func pipelineTasks(n, rep int) []*messages.Task {
 func (h *harness) pipelineJetrun(ctx context.Context, rep int) (rate float64, c cost, err error) {
 	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
 	defer cancel()
-	env, err := h.startNATS()
+	env, conns, err := h.startNATSConns("bench-worker", "bench-producer")
 	if err != nil {
 		return 0, cost{}, err
 	}
 	defer env.close()
-	ncW, err := env.connect("bench-worker")
-	if err != nil {
-		return 0, cost{}, err
-	}
-	defer ncW.Close()
-	ncP, err := env.connect("bench-producer")
-	if err != nil {
-		return 0, cost{}, err
-	}
-	defer ncP.Close()
+	ncW, ncP := conns[0], conns[1]
 
 	drv := fake.New(fake.Options{WorkerID: "bench-pipeline"})
 	wk, err := startWorker(ctx, ncW, drv, worker.Config{WorkerID: "bench-pipeline", Concurrency: h.cfg.pipelineConcurrency})
@@ -135,21 +126,12 @@ func (h *harness) pipelineJetrun(ctx context.Context, rep int) (rate float64, c 
 func (h *harness) pipelineBaseline(ctx context.Context, rep int) (rate float64, c cost, err error) {
 	ctx, cancel := context.WithTimeout(ctx, pipelineTimeout)
 	defer cancel()
-	env, err := h.startNATS()
+	env, conns, err := h.startNATSConns("baseline-consumer", "baseline-producer")
 	if err != nil {
 		return 0, cost{}, err
 	}
 	defer env.close()
-	ncC, err := env.connect("baseline-consumer")
-	if err != nil {
-		return 0, cost{}, err
-	}
-	defer ncC.Close()
-	ncP, err := env.connect("baseline-producer")
-	if err != nil {
-		return 0, cost{}, err
-	}
-	defer ncP.Close()
+	ncC, ncP := conns[0], conns[1]
 
 	const stream, subject = "BASELINE", "baseline.tasks.default"
 	// The same publisher mechanics as client.SubmitAsync: a slot per

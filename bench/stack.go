@@ -34,16 +34,11 @@ func (h *harness) startStack(ctx context.Context, id string, concurrency int, tu
 			s.close()
 		}
 	}()
-	var err error
-	if s.env, err = h.startNATS(); err != nil {
+	env, conns, err := h.startNATSConns("bench-worker", "bench-client")
+	if err != nil {
 		return nil, err
 	}
-	if s.ncW, err = s.env.connect("bench-worker"); err != nil {
-		return nil, err
-	}
-	if s.ncC, err = s.env.connect("bench-client"); err != nil {
-		return nil, err
-	}
+	s.env, s.ncW, s.ncC = env, conns[0], conns[1]
 	cfg := worker.Config{WorkerID: id, Concurrency: concurrency}
 	if tune != nil {
 		tune(&cfg)
@@ -71,12 +66,7 @@ func (s *stack) close() {
 		cancel()
 		_ = s.drv.Close()
 	}
-	for _, nc := range []*nats.Conn{s.ncC, s.ncW} {
-		if nc != nil {
-			nc.Close()
-		}
-	}
-	if s.env != nil {
+	if s.env != nil { // closes ncW and ncC too
 		s.env.close()
 	}
 }
