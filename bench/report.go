@@ -68,7 +68,7 @@ func (h *harness) markdown() report {
 		fmt.Fprintf(&d, ", %s", h.dockerV)
 	}
 	d.WriteString("\n")
-	fmt.Fprintf(&d, "- Repeats: %d per benchmark, jetrun and baseline interleaved (the order alternates every repeat); every measured run gets a fresh in-process NATS server with its store in a new directory\n", h.cfg.repeats)
+	fmt.Fprintf(&d, "- Repeats: %d per benchmark, jetrun and baseline interleaved (repeats, rounds or single samples alternate: see \"How it stays fair\" below); every measured run gets a fresh in-process NATS server with its store in a new directory\n", h.cfg.repeats)
 	d.WriteString("- Load average (1, 5, 15 min) around each benchmark: ")
 	for i, l := range h.loads {
 		if i > 0 {
