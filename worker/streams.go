@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -60,13 +62,53 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (strea
 	}}
 	var out []jetstream.Stream
 	for _, cfg := range cfgs {
-		st, err := js.CreateOrUpdateStream(ctx, cfg)
+		st, err := ensureStream(ctx, js, cfg)
 		if err != nil {
 			return streams{}, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 		out = append(out, st)
 	}
 	return streams{events: out[1], cancels: out[2]}, nil
+}
+
+// ensureStream creates the stream, or updates it only when its settings
+// differ from want: a fleet restarting at once then sends one update, not
+// one per worker (nats-server 2.15 also races a stream update against a
+// concurrent consumer create, which -race reports in our tests).
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		st, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return ensureStream(ctx, js, want) // another worker created it first
+		}
+		return st, err
+	case err != nil:
+		return nil, err
+	case streamSettingsMatch(st.CachedInfo().Config, want):
+		return st, nil
+	default:
+		return js.UpdateStream(ctx, want)
+	}
+}
+
+// streamSettingsMatch reports whether have already has every setting want
+// sets; fields want leaves zero are the server's defaults and not compared.
+func streamSettingsMatch(have, want jetstream.StreamConfig) bool {
+	eq := func(h, w int64) bool { return w == 0 || h == w }
+	return have.Description == want.Description &&
+		slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention &&
+		have.Storage == want.Storage &&
+		have.Discard == want.Discard &&
+		have.AllowDirect == want.AllowDirect &&
+		eq(int64(have.MaxAge), int64(want.MaxAge)) &&
+		eq(have.MaxBytes, want.MaxBytes) &&
+		eq(int64(have.Duplicates), int64(want.Duplicates)) &&
+		eq(int64(have.MaxMsgSize), int64(want.MaxMsgSize)) &&
+		eq(have.MaxMsgsPerSubject, want.MaxMsgsPerSubject) &&
+		eq(int64(have.Replicas), int64(want.Replicas))
 }
 
 // ConsumerName is the durable consumer of queue shared by the fleet.
