@@ -371,7 +371,9 @@ func TestDrainTimeoutHandsTaskBackAtOnce(t *testing.T) {
 	cfg.AckWait = time.Minute // a hand-back must not wait for the lease
 	cfg.DrainTimeout = 100 * time.Millisecond
 	a := e.start(cfg, fake.New(fake.Options{}))
-	e.submit(task("h1", "sleep", "1s", ";", "echo", "done"))
+	// Long enough that the worker is surely stopped while it runs, even on
+	// a loaded machine.
+	e.submit(task("h1", "sleep", "3s", ";", "echo", "done"))
 	e.waitState("h1", messages.StateRunning, 10*time.Second)
 	a.stop(t)
 	if n := len(e.results("h1")); n != 0 {
