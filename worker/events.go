@@ -21,10 +21,14 @@ import (
 const maxPendingAcks = 256
 
 // events publishes one task attempt's events under its reply prefix R. When
-// R falls under P.events.> they go to JetStream: status, log and stat
-// asynchronously (flushed before the result), the result synchronously with
-// Nats-Msg-Id "<id>.result". Otherwise they are plain NATS publishes.
-// Calls are serialised, so events leave in the order they were made.
+// R falls under P.events.> they go to JetStream: log and stat
+// asynchronously with acks (which pace a task's output to what the stream
+// stores), status as plain publishes that the stream captures (a handful per
+// task: an ack each would cost the server a message and the worker a
+// future, for nothing it could act on), and the result synchronously with
+// Nats-Msg-Id "<id>.result". Otherwise they are all plain NATS publishes.
+// Calls are serialised and use one connection, so the server receives, and
+// the stream stores, events in the order they were made, the result last.
 type events struct {
 	w        *Worker
 	id       string
@@ -47,7 +51,10 @@ func (w *Worker) newEvents(id, reply string, attempt int, log *slog.Logger) *eve
 
 // publish sends v to subject without waiting; errors are logged and counted,
 // never returned: events other than the result are best effort.
-func (e *events) publish(subject string, v any) {
+func (e *events) publish(subject string, v any) { e.send(subject, v, e.inStream) }
+
+// send publishes v to subject, through JetStream with an ack when acked.
+func (e *events) send(subject string, v any, acked bool) {
 	data, err := messages.Encode(v)
 	if err != nil {
 		e.log.Error("encode event", "subject", subject, "err", err)
@@ -55,7 +62,7 @@ func (e *events) publish(subject string, v any) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.inStream {
+	if !acked {
 		if err := e.w.nc.Publish(subject, data); err != nil {
 			e.failed++
 			e.log.Warn("publish event", "subject", subject, "err", err)
@@ -106,9 +113,9 @@ func (e *events) flush() {
 }
 
 func (e *events) status(state, detail string) {
-	e.publish(messages.StatusSubject(e.reply), &messages.Status{
+	e.send(messages.StatusSubject(e.reply), &messages.Status{
 		ID: e.id, State: state, Detail: detail, Worker: e.w.cfg.WorkerID, Attempt: e.attempt, Time: time.Now().UTC(),
-	})
+	}, false)
 }
 
 // result flushes earlier events and stores r durably, retrying within

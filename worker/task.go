@@ -386,6 +386,9 @@ func termReasonKind(reason string) string {
 	return reason
 }
 
+// ack waits for the server to confirm the ack (DoubleAck): only then is the
+// slot free, so the server never counts more unacked tasks for this worker
+// than it has slots.
 func (j *job) ack() {
 	j.hbEnd()
 	j.done = true
