@@ -5,13 +5,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/internal/testimage"
+	"github.com/jetrun/jetrun/internal/testproc"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -70,42 +69,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer written by a child process while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a running worker with its embedded server, and the submit binary.
 type env struct {
 	submit   string
 	url      string
 	workerID string
 	image    string
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startWorker starts the worker binary with its embedded NATS server on a
@@ -116,9 +85,9 @@ func startWorker(t *testing.T) *env {
 	image := testimage.Ensure(t) // skips without Docker
 	workerBin, submitBin := build(t)
 	e := &env{submit: submitBin, image: image, workerID: "e2e-" + strings.ToLower(rand.Text()[:10])}
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	e.url = fmt.Sprintf("nats://127.0.0.1:%d", port)
-	var out syncBuffer
+	var out testproc.Buffer
 	cmd := exec.Command(workerBin,
 		"--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--data-dir", t.TempDir(),
@@ -208,11 +177,11 @@ type result struct {
 
 // command returns the submit command for args, talking to the worker's
 // server through JETRUN_NATS_URL as a user would.
-func (e *env) command(ctx context.Context, stdin string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+func (e *env) command(ctx context.Context, stdin string, args ...string) (*exec.Cmd, *testproc.Buffer, *testproc.Buffer) {
 	cmd := exec.CommandContext(ctx, e.submit, args...)
 	cmd.Env = append(workerEnv(), "JETRUN_NATS_URL="+e.url)
 	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testproc.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/jetrun/jetrun/driver/fake"
 	"github.com/jetrun/jetrun/internal/natstest"
+	"github.com/jetrun/jetrun/internal/testproc"
 	"github.com/jetrun/jetrun/messages"
 	"github.com/jetrun/jetrun/worker"
 )
@@ -28,24 +27,6 @@ func TestMain(m *testing.M) {
 // real worker on the fake driver, which interprets the testee steps (echo,
 // cat, exit, sleep, ...). The e2e package runs the built binaries on Docker.
 
-// safeBuffer is a bytes.Buffer for concurrent writers.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type result struct {
 	code           int
 	stdout, stderr string
@@ -54,7 +35,7 @@ type result struct {
 // submitIn runs submit with args against srv, stdin as its stdin.
 func submitIn(ctx context.Context, t *testing.T, srv *server.Server, stdin string, args ...string) result {
 	t.Helper()
-	var stdout, stderr safeBuffer
+	var stdout, stderr testproc.Buffer
 	s := ioStreams{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr,
 		lookupEnv: func(string) (string, bool) { return "", false }}
 	code := s.main(ctx, append([]string{"--nats", srv.ClientURL()}, args...))
@@ -257,8 +238,8 @@ func TestRunErrorsBeforePublishing(t *testing.T) {
 }
 
 func TestNoServer(t *testing.T) {
-	var stderr safeBuffer
-	s := ioStreams{stdin: strings.NewReader(""), stdout: &safeBuffer{}, stderr: &stderr,
+	var stderr testproc.Buffer
+	s := ioStreams{stdin: strings.NewReader(""), stdout: &testproc.Buffer{}, stderr: &stderr,
 		lookupEnv: func(k string) (string, bool) {
 			if k == envNATSURL {
 				return "nats://127.0.0.1:1", true
@@ -273,7 +254,7 @@ func TestNoServer(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"help"}, {"run", "--help"}, {"help", "logs"}, {"status", "-h"}, {"cancel", "--help"}} {
-		var stdout, stderr safeBuffer
+		var stdout, stderr testproc.Buffer
 		s := ioStreams{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, lookupEnv: os.LookupEnv}
 		if code := s.main(t.Context(), args); code != 0 || !strings.Contains(stdout.String(), "Usage: submit") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())

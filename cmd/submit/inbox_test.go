@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/jetrun/jetrun/internal/natstest"
+	"github.com/jetrun/jetrun/internal/testproc"
 )
 
 // TestInboxPrefix runs submit as a NATS user that may only receive replies
@@ -28,7 +29,7 @@ func TestInboxPrefix(t *testing.T) {
 	url := strings.Replace(srv.ClientURL(), "nats://", "nats://submitter:spw@", 1)
 	submit := func(env map[string]string, args ...string) result {
 		t.Helper()
-		var stdout, stderr safeBuffer
+		var stdout, stderr testproc.Buffer
 		s := ioStreams{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
 			lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 		code := s.main(t.Context(), append([]string{"--nats", url}, args...))

@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/internal/testimage"
+	"github.com/jetrun/jetrun/internal/testproc"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -59,40 +59,13 @@ func TestEnvAndFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestZeroConfigRunsATask starts the worker as a user would with no NATS
 // URL, publishes a msgpack task to its embedded server, and reads the
 // result; then stops it like SIGTERM does.
 func TestZeroConfigRunsATask(t *testing.T) {
 	image := testimage.Ensure(t)
-	listen := freePort(t)
-	var stdout, stderr syncBuffer
+	listen := fmt.Sprintf("127.0.0.1:%d", testproc.FreePort(t))
+	var stdout, stderr testproc.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/testproc"
 )
 
 var taskSeq atomic.Int64
@@ -31,7 +32,7 @@ type Task struct {
 	MemoryLimit uint64            // Memory, bytes
 	MilliCPUs   uint64            // CPUs
 
-	stdout, stderr syncBuffer
+	stdout, stderr testproc.Buffer
 	mu             sync.Mutex
 	stats          []driver.Stat
 	pulls          []driver.PullProgress
@@ -133,22 +134,4 @@ func (t *Task) Pulls() []driver.PullProgress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return slices.Clone(t.pulls)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
