@@ -178,10 +178,13 @@ func (j *job) run(base context.Context) {
 		j.prepareFailed(base, taskCtx, err)
 		return
 	}
+	// The container is removed after the result is stored and the task
+	// acked: the producer need not wait for the removal (a few ms), and
+	// the slot stays taken until it is done. A crash in between leaves a
+	// container that the next start of this worker id removes.
 	defer closeCookie(cookie, j.log)
 
 	res, started, runErr := j.runCookie(taskCtx, cookie, out)
-	closeCookie(cookie, j.log)
 	cause = context.Cause(taskCtx)
 	switch {
 	case errors.Is(cause, ErrShutdown):
