@@ -21,11 +21,11 @@ import (
 const maxPendingAcks = 256
 
 // events publishes one task attempt's events under its reply prefix R. When
-// R falls under P.events.> they go to JetStream: log and stat
-// asynchronously with acks (which pace a task's output to what the stream
-// stores), status as plain publishes that the stream captures (a handful per
-// task: an ack each would cost the server a message and the worker a
-// future, for nothing it could act on), and the result synchronously with
+// R falls under P.events.> they go to JetStream: log chunks asynchronously
+// with acks (which pace a task's output to what the stream stores), status
+// and stat as plain publishes that the stream captures (a few per task, at
+// most one stat a second: an ack each would cost the server a message and
+// the worker a future, for nothing it could act on), and the result synchronously with
 // Nats-Msg-Id "<id>.result". Otherwise they are all plain NATS publishes.
 // Calls are serialised and use one connection, so the server receives, and
 // the stream stores, events in the order they were made, the result last.

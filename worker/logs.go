@@ -125,7 +125,7 @@ func (o *output) flush() {
 	o.statOut = nil
 	o.mu.Unlock()
 	if st != nil {
-		o.ev.publish(messages.StatSubject(o.ev.reply), &messages.Stat{ID: o.ev.id, Time: st.Timestamp.UTC(), Metrics: st.Metrics})
+		o.ev.send(messages.StatSubject(o.ev.reply), &messages.Stat{ID: o.ev.id, Time: st.Timestamp.UTC(), Metrics: st.Metrics}, false)
 	}
 	for _, sg := range segs {
 		for data := sg.data; len(data) > 0; {
