@@ -318,10 +318,14 @@ func TestStatusByID(t *testing.T) {
 	if _, err := e.c.Run(testCtx(t), task("done", "exit", "1")); err != nil {
 		t.Fatal(err)
 	}
-	st, err := e.c.Status(testCtx(t), "done")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The live subscription can deliver the result a moment before the
+	// stream has stored it: poll until the stored view catches up.
+	var st client.TaskStatus
+	natstest.Eventually(t, 5*time.Second, func() bool {
+		var err error
+		st, err = e.c.Status(testCtx(t), "done")
+		return err == nil && st.Done()
+	}, "result of task done never stored")
 	if !st.Done() || st.Result.Status != messages.ResultError || st.Status == nil || st.Status.State != messages.StateRunning {
 		t.Errorf("status = %+v, want the running status and the error result", st)
 	}

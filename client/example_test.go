@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -179,27 +178,26 @@ func ExampleClient_Logs() {
 		return
 	}
 
-	// Later, perhaps in another process, knowing only the id:
-	st, err := c.Status(ctx, "example-report")
-	if errors.Is(err, client.ErrNotFound) {
-		fmt.Println("not picked up yet")
-		return
-	} else if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println("done:", st.Done(), st.Result.Status)
-	err = c.Logs(ctx, "example-report", false, func(l *messages.Log) error {
+	// Later, perhaps in another process, knowing only the id: its output,
+	// followed until the result is stored, then its final state.
+	err := c.Logs(ctx, "example-report", true, func(l *messages.Log) error {
 		_, err := os.Stdout.Write(l.Data)
 		return err
 	})
 	if err != nil {
 		fmt.Println(err)
+		return
 	}
+	st, err := c.Status(ctx, "example-report")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("done:", st.Done(), st.Result.Status)
 	// Output:
-	// done: true success
 	// line 1
 	// line 2
+	// done: true success
 }
 
 // startJetrun starts what a producer finds in production, in process: a
