@@ -27,6 +27,8 @@ func (s TaskStatus) Done() bool { return s.Result != nil }
 // custom reply prefix (their events go to P.events.<id>). It returns
 // ErrNotFound when nothing is stored for id (not picked up yet, never
 // submitted, or expired) and ErrNoEventStream when the stream is missing.
+// The stream stores an event a moment after live subscribers (a Handle)
+// see it: to read a result that must be stored, follow Logs to its end.
 func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 	if err := checkID(id); err != nil {
 		return TaskStatus{}, fmt.Errorf("status: %w", err)
