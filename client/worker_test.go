@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/jetrun/jetrun/driver/fake"
 	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/worker"
+	"github.com/jetrun/jetrun/worker/workertest"
 )
 
 // ensureStreams creates the streams the way workers do, for tests that
@@ -40,15 +40,7 @@ func startWorker(t *testing.T, e *env) *fake.Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	workertest.Run(t, w)
 	return drv
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/messages"
 	"github.com/jetrun/jetrun/worker"
+	"github.com/jetrun/jetrun/worker/workertest"
 )
 
 // TestSubmitterCannotReadWorkerInboxes: JetStream delivers every task a
@@ -255,15 +256,7 @@ func runWorker(t *testing.T, w *conn) {
 	if err != nil {
 		t.Fatalf("worker: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- wk.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: run: %v", err)
-		}
-	})
+	workertest.Run(t, wk)
 	natstest.Eventually(t, 30*time.Second, func() bool {
 		_, err := w.js.Stream(t.Context(), cancelsStream)
 		return err == nil

@@ -17,6 +17,7 @@ import (
 	"github.com/jetrun/jetrun/internal/testproc"
 	"github.com/jetrun/jetrun/messages"
 	"github.com/jetrun/jetrun/worker"
+	"github.com/jetrun/jetrun/worker/workertest"
 )
 
 func TestMain(m *testing.M) {
@@ -56,15 +57,7 @@ func startWorker(t *testing.T, srv *server.Server) *fake.Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	workertest.Run(t, w)
 	// The worker creates the streams as it starts.
 	natstest.Eventually(t, 10*time.Second, func() bool {
 		js, err := nc.JetStream()
