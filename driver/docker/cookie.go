@@ -11,6 +11,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/jetrun/jetrun/driver"
@@ -78,6 +80,7 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 		copyDone <- err
 	}()
 
+	oom := c.watchOOM(rctx, time.Now())
 	if err := c.d.cli.ContainerStart(rctx, c.id, container.StartOptions{}); err != nil {
 		att.Close()
 		<-copyDone
@@ -142,14 +145,14 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 		<-copyDone
 	}
 
-	return c.result(exit, cause, started)
+	return c.result(exit, cause, started, oom)
 }
 
 // result inspects the exited container and tells how the task ended.
-func (c *cookie) result(exit container.WaitResponse, cause error, started time.Time) (driver.RunResult, error) {
+func (c *cookie) result(exit container.WaitResponse, cause error, started time.Time, oom <-chan struct{}) (driver.RunResult, error) {
 	ictx, cancel := context.WithTimeout(context.Background(), c.d.opts.CleanupTimeout)
 	defer cancel()
-	info, err := c.inspectExited(ictx, exit, cause)
+	info, oomKilled, err := c.inspectExited(ictx, exit, cause, oom)
 	if err != nil {
 		return nil, classify(fmt.Errorf("task %s: inspect exited container: %w", c.task.Id(), err))
 	}
@@ -164,7 +167,7 @@ func (c *cookie) result(exit container.WaitResponse, cause error, started time.T
 		res.State, res.Code, res.Err = driver.StatusCancelled, -1, cause
 	case errors.Is(cause, errTimedOut):
 		res.State, res.Code, res.Err = driver.StatusTimeout, -1, driver.UserError(cause)
-	case info.State != nil && info.State.OOMKilled:
+	case oomKilled:
 		res.State, res.Err = driver.StatusKilled, driver.ErrOutOfMemory
 	case exit.StatusCode == 0:
 		res.State = driver.StatusSuccess
@@ -237,32 +240,60 @@ func (c *cookie) Close() error {
 	return nil
 }
 
-// oomSettle bounds how long result waits for a late OOM flag.
+// oomSettle bounds how long result waits for the daemon's OOM event.
 const oomSettle = time.Second
 
-// inspectExited inspects the exited container. The daemon handles the
-// kernel's OOM event and the exit event separately, and can answer the wait
-// before it has set State.OOMKilled. So when the process died of SIGKILL
-// (exit 137) that we did not send, and the flag is not set yet, it inspects
-// again for up to oomSettle: the flag stays the only evidence of an OOM
-// kill, never the exit code itself.
-func (c *cookie) inspectExited(ctx context.Context, exit container.WaitResponse, cause error) (container.InspectResponse, error) {
-	info, err := c.d.cli.ContainerInspect(ctx, c.id)
-	if err != nil || cause != nil || exit.StatusCode != 137 {
-		return info, err
-	}
-	deadline := time.Now().Add(oomSettle)
-	for (info.State == nil || !info.State.OOMKilled) && time.Now().Before(deadline) {
+// watchOOM reports the daemon's "oom" event for the container on the
+// returned channel (closed when seen), replaying events since the given
+// time so one that comes before the subscription is not missed. It stops
+// with ctx.
+func (c *cookie) watchOOM(ctx context.Context, since time.Time) <-chan struct{} {
+	seen := make(chan struct{})
+	msgs, errs := c.d.cli.Events(ctx, events.ListOptions{
+		Since: fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
+		Filters: filters.NewArgs(
+			filters.Arg("type", string(events.ContainerEventType)),
+			filters.Arg("container", c.id),
+			filters.Arg("event", string(events.ActionOOM)),
+		),
+	})
+	go func() {
 		select {
+		case <-msgs:
+			close(seen)
+		case <-errs:
 		case <-ctx.Done():
-			return info, nil
-		case <-time.After(50 * time.Millisecond):
 		}
-		next, err := c.d.cli.ContainerInspect(ctx, c.id)
-		if err != nil {
-			return info, nil
-		}
-		info = next
+	}()
+	return seen
+}
+
+// inspectExited inspects the exited container and tells whether the kernel
+// killed it for memory. State.OOMKilled alone is not enough: Docker 20.10
+// loses it when it handles the OOM event before the exit (the exit resets
+// the flag), and can answer the wait before it handles a late OOM event.
+// The daemon's "oom" event is reported in both orders, so when the process
+// died of a SIGKILL (exit 137) we did not send and the flag is not set, it
+// waits up to oomSettle for that event. Only the flag or the event count as
+// an OOM kill, never the exit code itself.
+func (c *cookie) inspectExited(ctx context.Context, exit container.WaitResponse, cause error, oom <-chan struct{}) (container.InspectResponse, bool, error) {
+	info, err := c.d.cli.ContainerInspect(ctx, c.id)
+	if err != nil {
+		return info, false, err
 	}
-	return info, nil
+	if info.State != nil && info.State.OOMKilled {
+		return info, true, nil
+	}
+	if cause != nil || exit.StatusCode != 137 {
+		return info, false, nil
+	}
+	t := time.NewTimer(oomSettle)
+	defer t.Stop()
+	select {
+	case <-oom:
+		return info, true, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return info, false, nil
 }

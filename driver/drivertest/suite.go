@@ -320,10 +320,25 @@ func (s *suite) testCancelBeforeRun(t *testing.T) {
 	expectOutput(t, task, "", "")
 }
 
+// oomAttempts is how often testOOM runs its task before it fails. Docker
+// 20.10 with containerd 1.6 on cgroup v1 loses the report of about one OOM
+// kill in 30 (no "oom" event, State.OOMKilled false: the task looks like a
+// plain SIGKILL, exit 137). A driver must not guess OOM from that exit code,
+// so the suite tries again, and fails only when the kill is never reported.
+const oomAttempts = 3
+
 func (s *suite) testOOM(t *testing.T) {
-	task := s.task("echo", "allocating", ";", "alloc", "64", ";", "echo", "survived")
-	task.MemoryLimit = 16 << 20
-	res := s.run(t, task)
+	var task *Task
+	var res driver.RunResult
+	for attempt := 1; attempt <= oomAttempts; attempt++ {
+		task = s.task("echo", "allocating", ";", "alloc", "64", ";", "echo", "survived")
+		task.MemoryLimit = 16 << 20
+		res = s.run(t, task)
+		if res.Status() != driver.StatusError || res.ExitCode() != 137 {
+			break
+		}
+		t.Logf("attempt %d: exit 137 without an OOM report from the runtime; trying again", attempt)
+	}
 	if res.Status() != driver.StatusKilled || !errors.Is(res, driver.ErrOutOfMemory) {
 		t.Fatalf("result: status %q error %v; want %q and ErrOutOfMemory", res.Status(), res.Unwrap(), driver.StatusKilled)
 	}
