@@ -11,8 +11,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/jetrun/jetrun/driver"
@@ -80,7 +78,8 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 		copyDone <- err
 	}()
 
-	oom := c.watchOOM(rctx, time.Now())
+	oom := c.d.oom.watch(c.id)
+	defer c.d.oom.forget(c.id)
 	if err := c.d.cli.ContainerStart(rctx, c.id, container.StartOptions{}); err != nil {
 		att.Close()
 		<-copyDone
@@ -242,31 +241,6 @@ func (c *cookie) Close() error {
 
 // oomSettle bounds how long result waits for the daemon's OOM event.
 const oomSettle = time.Second
-
-// watchOOM reports the daemon's "oom" event for the container on the
-// returned channel (closed when seen), replaying events since the given
-// time so one that comes before the subscription is not missed. It stops
-// with ctx.
-func (c *cookie) watchOOM(ctx context.Context, since time.Time) <-chan struct{} {
-	seen := make(chan struct{})
-	msgs, errs := c.d.cli.Events(ctx, events.ListOptions{
-		Since: fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
-		Filters: filters.NewArgs(
-			filters.Arg("type", string(events.ContainerEventType)),
-			filters.Arg("container", c.id),
-			filters.Arg("event", string(events.ActionOOM)),
-		),
-	})
-	go func() {
-		select {
-		case <-msgs:
-			close(seen)
-		case <-errs:
-		case <-ctx.Done():
-		}
-	}()
-	return seen
-}
 
 // inspectExited inspects the exited container and tells whether the kernel
 // killed it for memory. State.OOMKilled alone is not enough: Docker 20.10
