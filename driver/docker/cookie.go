@@ -244,9 +244,9 @@ const oomSettle = time.Second
 
 // inspectExited inspects the exited container and tells whether the kernel
 // killed it for memory. State.OOMKilled alone is not enough: Docker 20.10
-// loses it when it handles the OOM event before the exit (the exit resets
-// the flag), and can answer the wait before it handles a late OOM event.
-// The daemon's "oom" event is reported in both orders, so when the process
+// handles the OOM and exit events apart and can finish an exit with the
+// flag unset, while its "oom" event is still reported (seen before and
+// after the "die" event). So when the process
 // died of a SIGKILL (exit 137) we did not send and the flag is not set, it
 // waits up to oomSettle for that event. Only the flag or the event count as
 // an OOM kill, never the exit code itself.
