@@ -245,10 +245,10 @@ const oomSettle = time.Second
 // inspectExited inspects the exited container and tells whether the kernel
 // killed it for memory. State.OOMKilled alone is not enough: Docker 20.10
 // handles the OOM and exit events apart and can finish an exit with the
-// flag unset, while its "oom" event is still reported (seen before and
-// after the "die" event). So when the process
-// died of a SIGKILL (exit 137) we did not send and the flag is not set, it
-// waits up to oomSettle for that event. Only the flag or the event count as
+// flag unset while its "oom" event is still reported (seen after the
+// "die" event). So when the process died of a SIGKILL (exit 137) we did
+// not send and the flag is not set, it waits up to oomSettle for that
+// event. Only the flag or the event count as
 // an OOM kill, never the exit code itself.
 func (c *cookie) inspectExited(ctx context.Context, exit container.WaitResponse, cause error, oom <-chan struct{}) (container.InspectResponse, bool, error) {
 	info, err := c.d.cli.ContainerInspect(ctx, c.id)
