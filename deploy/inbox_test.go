@@ -257,10 +257,6 @@ func runWorker(t *testing.T, w *conn) {
 		t.Fatalf("worker: %v", err)
 	}
 	workertest.Run(t, wk)
-	natstest.Eventually(t, 30*time.Second, func() bool {
-		_, err := w.js.Stream(t.Context(), cancelsStream)
-		return err == nil
-	}, "worker: streams never created")
 }
 
 // waitRunning waits until task id's latest stored status says running.

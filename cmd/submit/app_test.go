@@ -58,19 +58,6 @@ func startWorker(t *testing.T, srv *server.Server) *fake.Driver {
 		t.Fatal(err)
 	}
 	workertest.Run(t, w)
-	// The worker creates the streams as it starts.
-	natstest.Eventually(t, 10*time.Second, func() bool {
-		js, err := nc.JetStream()
-		if err != nil {
-			return false
-		}
-		for _, name := range []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream} {
-			if _, err := js.StreamInfo(name); err != nil {
-				return false
-			}
-		}
-		return true
-	}, "worker did not create its streams")
 	return drv
 }
 

@@ -6,12 +6,16 @@ package workertest
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/jetrun/jetrun/internal/natstest"
 	"github.com/jetrun/jetrun/worker"
 )
 
-// Run runs w in the background until the test ends; then it stops w (a
-// clean drain) and fails the test if Run returned an error.
+// Run runs w in the background until the test ends, and returns once w is
+// ready (its streams and consumer exist, see Worker.Ready), failing the
+// test if it is not within 30s. When the test ends it stops w (a clean
+// drain) and fails the test if Run returned an error.
 func Run(t testing.TB, w *worker.Worker) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -23,4 +27,5 @@ func Run(t testing.TB, w *worker.Worker) {
 			t.Errorf("worker: run: %v", err)
 		}
 	})
+	natstest.Eventually(t, 30*time.Second, func() bool { return w.Ready(ctx) == nil }, "worker not ready")
 }
