@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/worker"
 )
 
 // directRunTimeout bounds one container run on the direct path.
@@ -24,9 +25,10 @@ const directRunTimeout = 5 * time.Minute
 // default CPU quota and pids limit), so that the comparison measures what
 // jetrun adds, not its security defaults.
 func (h *harness) directConfig(cmd []string) (*container.Config, *container.HostConfig) {
-	p := driver.Config{}.WithDefaults()
+	rt := driver.Config{}.WithDefaults()
+	p := worker.Policy{}.WithDefaults()
 	init := true
-	pids := p.PidsLimit
+	pids := rt.PidsLimit
 	cfg := &container.Config{
 		Image:           h.image,
 		Cmd:             cmd,

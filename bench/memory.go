@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/driver/docker"
 	"github.com/jetrun/jetrun/messages"
-	"github.com/jetrun/jetrun/worker"
 )
 
 // rssWindow is how long RSS is sampled, every rssEvery, for one figure.
@@ -93,7 +93,7 @@ func (h *harness) memoryOnce(ctx context.Context, bin string, rep, n int) (idle,
 		}
 		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if drv, derr := docker.New(worker.Config{}.WithDefaults().Policy, docker.Options{WorkerID: id}); derr == nil {
+		if drv, derr := docker.New(driver.Config{}, docker.Options{WorkerID: id}); derr == nil {
 			_, _ = drv.RemoveWorkerContainers(rctx, id)
 			_ = drv.Close()
 		}
@@ -120,7 +120,7 @@ func (h *harness) memoryOnce(ctx context.Context, bin string, rep, n int) (idle,
 		if err := alive(); err != nil {
 			return false, err
 		}
-		_, err := js.Consumer(ctx, messages.TasksStream, worker.ConsumerName(messages.DefaultQueue))
+		_, err := js.Consumer(ctx, messages.TasksStream, messages.ConsumerName(messages.DefaultQueue))
 		return err == nil, nil
 	}); err != nil {
 		return 0, 0, 0, fmt.Errorf("worker not consuming: %w", err)

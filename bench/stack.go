@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/driver/docker"
 	"github.com/jetrun/jetrun/worker"
 )
@@ -43,7 +44,7 @@ func (h *harness) startStack(ctx context.Context, id string, concurrency int, tu
 	if tune != nil {
 		tune(&cfg)
 	}
-	if s.drv, err = docker.New(cfg.Policy, docker.Options{WorkerID: id}); err != nil {
+	if s.drv, err = docker.New(driver.Config{}, docker.Options{WorkerID: id, Allow: cfg.Policy.Allow}); err != nil {
 		return nil, fmt.Errorf("docker driver: %w", err)
 	}
 	if s.wk, err = startWorker(ctx, s.ncW, s.drv, cfg); err != nil {

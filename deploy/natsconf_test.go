@@ -38,7 +38,7 @@ const (
 // consumer as the worker names it.
 const queue = messages.DefaultQueue
 
-var consumer = worker.ConsumerName(queue)
+var consumer = messages.ConsumerName(queue)
 
 var subj = messages.NewSubjects(messages.DefaultPrefix)
 

@@ -4,24 +4,21 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/jetrun/jetrun/imageref"
 )
 
 func TestConfigWithDefaults(t *testing.T) {
 	c := Config{}.WithDefaults()
-	if c.DefaultMemory != DefaultMemory || c.MaxMemory != DefaultMaxMemory || c.DefaultCPUs != DefaultCPUs ||
-		c.PidsLimit != DefaultPidsLimit || c.NetworkMode != "none" {
+	if c.PidsLimit != DefaultPidsLimit || c.NetworkMode != "none" || c.ReadOnlyRootfs || c.User != "" {
 		t.Fatalf("defaults: %+v", c)
-	}
-	if len(c.AllowedVolumeRoots) != 0 {
-		t.Fatalf("default allows volumes under %v, want none", c.AllowedVolumeRoots)
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
 	// Set fields are kept.
-	set := Config{DefaultMemory: 1 << 20, MaxMemory: 2 << 20, DefaultCPUs: 500, PidsLimit: 10, NetworkMode: "bridge", User: "1000"}
-	if got := set.WithDefaults(); got.DefaultMemory != 1<<20 || got.MaxMemory != 2<<20 || got.DefaultCPUs != 500 ||
-		got.PidsLimit != 10 || got.NetworkMode != "bridge" || got.User != "1000" {
+	set := Config{PidsLimit: 10, NetworkMode: "bridge", User: "1000"}
+	if got := set.WithDefaults(); got.PidsLimit != 10 || got.NetworkMode != "bridge" || got.User != "1000" {
 		t.Fatalf("WithDefaults overwrote set fields: %+v", got)
 	}
 }
@@ -29,30 +26,35 @@ func TestConfigWithDefaults(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		mod     func(*Config)
+		err     error
 		wantErr string
 	}{
-		{"default above max", func(c *Config) { c.DefaultMemory, c.MaxMemory = 2<<30, 1<<30 }, "default_memory"},
-		{"negative pids", func(c *Config) { c.PidsLimit = -1 }, "pids_limit"},
-		{"relative volume root", func(c *Config) { c.AllowedVolumeRoots = []string{"data"} }, "allowed_volume_roots"},
-		{"bad image pattern", func(c *Config) { c.AllowedImages = []string{"docker.io/[abc"} }, "allowed_images"},
-		{"empty network", func(c *Config) { c.NetworkMode = "" }, "network_mode"},
+		{"negative pids", Config{PidsLimit: -1, NetworkMode: "none"}.Validate(), "pids_limit"},
+		{"empty network", Config{PidsLimit: 1}.Validate(), "network_mode"},
+		{"relative volume root", AllowList{VolumeRoots: []string{"data"}}.Validate(), "allowed_volume_roots"},
+		{"bad image pattern", AllowList{Images: []string{"docker.io/[abc"}}.Validate(), "allowed_images"},
 	} {
-		c := Config{}.WithDefaults()
-		tc.mod(&c)
-		err := c.Validate()
-		if !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: got %v, want ErrInvalidConfig", tc.name, err)
+		if !errors.Is(tc.err, ErrInvalidConfig) {
+			t.Errorf("%s: got %v, want ErrInvalidConfig", tc.name, tc.err)
 			continue
 		}
-		if !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("%s: error %q does not name %s", tc.name, err, tc.wantErr)
+		if !strings.Contains(tc.err.Error(), tc.wantErr) {
+			t.Errorf("%s: error %q does not name %s", tc.name, tc.err, tc.wantErr)
 		}
 	}
 }
 
-func TestConfigVolumeAllowed(t *testing.T) {
-	c := Config{AllowedVolumeRoots: []string{"/data", "/srv/jobs/"}}
+func mustRef(t *testing.T, s string) imageref.Ref {
+	t.Helper()
+	r, err := imageref.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestAllowListVolumeAllowed(t *testing.T) {
+	c := AllowList{VolumeRoots: []string{"/data", "/srv/jobs/"}}
 	for p, want := range map[string]bool{
 		"/data":              true,
 		"/data/x":            true,
@@ -71,23 +73,23 @@ func TestConfigVolumeAllowed(t *testing.T) {
 			t.Errorf("VolumeAllowed(%q) = %v, want %v", p, got, want)
 		}
 	}
-	if (Config{}).VolumeAllowed("/data") {
-		t.Error("the zero Config allows a volume; by default none is allowed")
+	if (AllowList{}).VolumeAllowed("/data") {
+		t.Error("the zero AllowList allows a volume; by default none is allowed")
 	}
-	if !(Config{AllowedVolumeRoots: []string{"/"}}).VolumeAllowed("/anything") {
+	if !(AllowList{VolumeRoots: []string{"/"}}).VolumeAllowed("/anything") {
 		t.Error(`root "/" should allow every absolute path`)
 	}
 }
 
-func TestConfigImageAllowed(t *testing.T) {
-	any := Config{}
-	if !any.ImageAllowed("busybox") || !any.ImageAllowed("localhost:5000/x:1") {
+func TestAllowListImageAllowed(t *testing.T) {
+	any := AllowList{}
+	if !any.ImageAllowed(mustRef(t, "busybox")) || !any.ImageAllowed(mustRef(t, "localhost:5000/x:1")) {
 		t.Error("an empty allow-list should allow any valid image")
 	}
-	if any.ImageAllowed("Not/Valid") {
-		t.Error("an invalid reference was allowed")
+	if any.ImageAllowed(imageref.Ref{}) {
+		t.Error("the zero Ref was allowed")
 	}
-	c := Config{AllowedImages: []string{"docker.io/library/busybox:*", "localhost:5000/team/*"}}
+	c := AllowList{Images: []string{"docker.io/library/busybox:*", "localhost:5000/team/*"}}
 	for img, want := range map[string]bool{
 		"busybox":                      true, // normalised to docker.io/library/busybox:latest
 		"busybox:1.36":                 true,
@@ -99,7 +101,7 @@ func TestConfigImageAllowed(t *testing.T) {
 		"localhost:5000/other/app":     false,
 		"evil.example/library/busybox": false,
 	} {
-		if got := c.ImageAllowed(img); got != want {
+		if got := c.ImageAllowed(mustRef(t, img)); got != want {
 			t.Errorf("ImageAllowed(%q) = %v, want %v", img, got, want)
 		}
 	}

@@ -12,7 +12,16 @@
 //   - [ContainerTask.Command] returns argv as []string instead of a string:
 //     a single string needs quoting rules nobody can see.
 //   - [ContainerTask] gains Memory (bytes) and CPUs (milli-CPUs), so limits
-//     travel with the task instead of being Docker specific configuration.
+//     travel with the task, resolved by the caller, instead of being Docker
+//     specific configuration. A driver applies no defaults: it refuses a
+//     task without limits.
+//   - [Config] holds only a runtime's settings (host, network, user,
+//     read-only root, pids); the admission policy (allow-lists, maxima,
+//     defaults) belongs to the caller. [AllowList] is the part of that
+//     policy a driver checks again, as defence in depth, where containers
+//     are created.
+//   - Image references are parsed once, by package imageref; a task may
+//     hand over its parsed image ([ParsedImage]). [ParseImage] wraps it.
 //   - [RunResult] gains ExitCode and Unwrap, so errors.Is(res, ErrOutOfMemory)
 //     works and the exit code reaches the caller.
 //   - [Memory.UnmarshalJSON] accepts quoted strings such as "128M"; the seed's
@@ -30,6 +39,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/jetrun/jetrun/imageref"
 )
 
 // Status is the final (or current) state of a task as a driver reports it.
@@ -88,14 +99,35 @@ type ContainerTask interface {
 	// WorkDir returns the working directory to use for the task. Empty
 	// string leaves it unset.
 	WorkDir() string
-	// Memory returns the memory limit in bytes; 0 means the driver default.
+	// Memory returns the memory limit in bytes. It must be positive: a
+	// driver refuses a task without one (ErrPermanent) rather than pick a
+	// default.
 	Memory() uint64
-	// CPUs returns the CPU limit in milli-CPUs (1000 = one CPU); 0 means the
-	// driver default.
+	// CPUs returns the CPU limit in milli-CPUs (1000 = one CPU). It must be
+	// positive: a driver refuses a task without one (ErrPermanent).
 	CPUs() uint64
 	// Close is used to perform cleanup after task execution. Close should be
 	// safe to call multiple times.
 	Close()
+}
+
+// ParsedImage is an optional capability of a ContainerTask: a task whose
+// image was parsed at admission hands the driver that parsed reference, so
+// the driver does not parse it again. It must describe Image().
+type ParsedImage interface {
+	// ParsedImage returns the parsed Image().
+	ParsedImage() imageref.Ref
+}
+
+// TaskImage returns the parsed image of task: its ParsedImage when it has
+// one, else Image() parsed now.
+func TaskImage(task ContainerTask) (imageref.Ref, error) {
+	if p, ok := task.(ParsedImage); ok {
+		if r := p.ParsedImage(); r.Valid() {
+			return r, nil
+		}
+	}
+	return imageref.Parse(task.Image())
 }
 
 // PullReporter is an optional capability of a ContainerTask: a driver that

@@ -56,8 +56,15 @@ func TestMemoryUnmarshalJSON(t *testing.T) {
 	}
 }
 
+// limitsJSON is a configuration struct holding Memory fields, as a caller's
+// policy would.
+type limitsJSON struct {
+	DefaultMemory Memory `json:"default_memory,omitempty"`
+	MaxMemory     Memory `json:"max_memory,omitempty"`
+}
+
 func TestMemoryInStruct(t *testing.T) {
-	var c Config
+	var c limitsJSON
 	if err := json.Unmarshal([]byte(`{"default_memory":"128M","max_memory":1073741824}`), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +84,11 @@ func TestMemoryInStruct(t *testing.T) {
 
 func TestMemoryJSONRoundTrip(t *testing.T) {
 	for _, m := range []Memory{0, 1, 128 << 20, 3 << 29, 1<<40 + 17, Memory(^uint64(0))} {
-		b, err := json.Marshal(Config{MaxMemory: m, DefaultMemory: m})
+		b, err := json.Marshal(limitsJSON{MaxMemory: m, DefaultMemory: m})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back Config
+		var back limitsJSON
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("%d: %s does not read back: %v", uint64(m), b, err)
 		}

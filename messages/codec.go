@@ -60,6 +60,23 @@ func DecodeTask(data []byte) (*Task, error) {
 	return &t, nil
 }
 
+// PeekTask reads only the id and reply prefix of a task message that
+// DecodeTask refused, with the same bounds on untrusted bytes (depth,
+// declared lengths), so that a refusal can be addressed. It returns "" for
+// what it cannot read; the values are not validated.
+func PeekTask(data []byte) (id, reply string) {
+	var env struct {
+		ID    any `msgpack:"id"`
+		Reply any `msgpack:"reply"`
+	}
+	if decode("task", data, &env) != nil {
+		return "", ""
+	}
+	id, _ = env.ID.(string)
+	reply, _ = env.Reply.(string)
+	return id, reply
+}
+
 // DecodeCancel decodes a Cancel. It does not validate it: call Validate.
 func DecodeCancel(data []byte) (*Cancel, error) {
 	var c Cancel

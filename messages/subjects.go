@@ -3,6 +3,8 @@ package messages
 import (
 	"fmt"
 	"strings"
+
+	"github.com/jetrun/jetrun/imageref"
 )
 
 // DefaultPrefix is the subject prefix P unless configured.
@@ -22,12 +24,20 @@ const (
 )
 
 // MsgIDHeader is the JetStream header that deduplicates publishes: a task
-// is published with its id, a result with ResultMsgID(id).
+// is published with TaskMsgID(id), a result with ResultMsgID(id).
 const MsgIDHeader = "Nats-Msg-Id"
+
+// TaskMsgID is the Nats-Msg-Id of task id's publish: the id itself, so that
+// publishing the same task twice within the duplicate window stores it once.
+func TaskMsgID(id string) string { return id }
 
 // ResultMsgID is the Nats-Msg-Id of task id's result, "<id>.result", so
 // that JetStream keeps one result per task within its duplicate window.
 func ResultMsgID(id string) string { return id + ".result" }
+
+// ConsumerName is the durable JetStream consumer on TasksStream that the
+// workers of queue share: "jetrun-<queue>".
+func ConsumerName(queue string) string { return "jetrun-" + queue }
 
 // Subjects builds jetrun subjects under a prefix P.
 type Subjects struct {
@@ -88,8 +98,8 @@ func StatSubject(reply string) string { return reply + ".stat" }
 func ResultSubject(reply string) string { return reply + ".result" }
 
 // ValidPrefix reports why prefix cannot be a subject prefix P, or nil: it
-// must be a NATS subject of one or more tokens without wildcards or white
-// space.
+// must be one or more tokens of A-Z a-z 0-9 _ - separated by dots, at most
+// MaxSubjectLen characters.
 func ValidPrefix(prefix string) error {
 	if reason := checkSubject(prefix); reason != "" {
 		return fmt.Errorf("subject prefix %s", reason)
@@ -107,20 +117,58 @@ func ValidQueue(queue string) error {
 	return nil
 }
 
-// ValidateTask is t.Validate plus the checks that need the prefix: a reply
-// prefix may not lie under P.tasks or P.cancel, where a worker's events
-// would be taken for tasks or cancels.
-func (s Subjects) ValidateTask(t *Task) error {
-	if err := t.Validate(); err != nil {
-		return err
+// Admitted is what Check learnt about a valid task.
+type Admitted struct {
+	// Image is the task's image reference, parsed.
+	Image imageref.Ref
+	// Reply is the reply prefix R the task's events go to.
+	Reply string
+	// Stored reports whether R lies in EventsStream (R is P.events.<id>),
+	// so its result can be looked up later.
+	Stored bool
+}
+
+// Check is t.Validate plus the rules that need the prefix (ValidReply),
+// returning what a worker needs of a valid task.
+func (s Subjects) Check(t *Task) (Admitted, error) {
+	image, err := t.check()
+	if err != nil {
+		return Admitted{}, err
 	}
-	if t.Reply == "" {
+	if err := s.ValidReply(t.ID, t.Reply); err != nil {
+		return Admitted{}, err
+	}
+	reply := s.Reply(t)
+	return Admitted{Image: image, Reply: reply, Stored: reply == s.Events(t.ID)}, nil
+}
+
+// ValidReply reports why reply cannot be the reply prefix of task id, as a
+// *ValidationError, or nil; "" (the default, P.events.<id>) is valid. A
+// reply prefix follows the prefix alphabet (see ValidPrefix), may not lie
+// under P.tasks or P.cancel (its events would be taken for tasks or
+// cancels), and one under P.events must be the task's own, P.events.<id>
+// (anything else would publish onto another task's events).
+func (s Subjects) ValidReply(id, reply string) error {
+	if reply == "" || reply == s.Events(id) {
 		return nil
 	}
-	for _, reserved := range []string{s.Prefix + ".tasks", s.Prefix + ".cancel"} {
-		if t.Reply == reserved || strings.HasPrefix(t.Reply, reserved+".") {
-			return invalid("reply", "%q lies under %s, which is reserved", t.Reply, reserved)
+	if reason := checkSubject(reply); reason != "" {
+		return invalid("reply", "%s", reason)
+	}
+	for _, reserved := range []string{s.Prefix + ".tasks", s.Prefix + ".cancel", s.Prefix + ".events"} {
+		if reply != reserved && !strings.HasPrefix(reply, reserved+".") {
+			continue
 		}
+		if reserved == s.Prefix+".events" {
+			return invalid("reply", "%q lies under %s but is not the task's own %s", reply, reserved, s.Events(id))
+		}
+		return invalid("reply", "%q lies under %s, which is reserved", reply, reserved)
 	}
 	return nil
+}
+
+// ValidateTask reports what Check would refuse in t, or nil.
+func (s Subjects) ValidateTask(t *Task) error {
+	_, err := s.Check(t)
+	return err
 }

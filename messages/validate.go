@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/imageref"
 )
 
 // Limits of a message's fields, enforced by Validate. A worker's own policy
@@ -49,14 +49,29 @@ const ReservedLabelPrefix = "jetrun."
 // Validate reports the first problem with t as a *ValidationError naming
 // the field and why; nil means a worker can try to run it. Validation does
 // not know the worker's policy: allowed images, volume roots and maximum
-// resources are checked by the worker.
+// resources are checked by the worker. Nor does it know the prefix:
+// Subjects.Check adds the rules on the reply prefix that need it.
 func (t *Task) Validate() error {
+	_, err := t.check()
+	return err
+}
+
+// check is Validate, returning the parsed image.
+func (t *Task) check() (imageref.Ref, error) {
 	if err := validateID(t.ID); err != nil {
-		return err
+		return imageref.Ref{}, err
 	}
-	if err := t.validateImage(); err != nil {
-		return err
+	image, err := t.parseImage()
+	if err != nil {
+		return imageref.Ref{}, err
 	}
+	if err := t.checkFields(); err != nil {
+		return imageref.Ref{}, err
+	}
+	return image, nil
+}
+
+func (t *Task) checkFields() error {
 	if len(t.Cmd) > MaxArgs {
 		return invalid("cmd", "has %d elements, more than %d", len(t.Cmd), MaxArgs)
 	}
@@ -144,17 +159,18 @@ func isIDChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
 }
 
-func (t *Task) validateImage() error {
+func (t *Task) parseImage() (imageref.Ref, error) {
 	if t.Image == "" {
-		return invalid("image", "is required")
+		return imageref.Ref{}, invalid("image", "is required")
 	}
 	if len(t.Image) > MaxImageLen {
-		return invalid("image", "is %d characters, more than %d", len(t.Image), MaxImageLen)
+		return imageref.Ref{}, invalid("image", "is %d characters, more than %d", len(t.Image), MaxImageLen)
 	}
-	if err := driver.ValidImage(t.Image); err != nil {
-		return invalid("image", "%q is not a valid image reference: %v", t.Image, err)
+	r, err := imageref.Parse(t.Image)
+	if err != nil {
+		return imageref.Ref{}, invalid("image", "%q is not a valid image reference: %v", t.Image, err)
 	}
-	return nil
+	return r, nil
 }
 
 func validateEnv(env map[string]string) error {
@@ -251,23 +267,33 @@ func checkText(s string) string {
 	return ""
 }
 
-// checkSubject says why s is not a NATS subject a worker can publish to
-// (it gains ".status", ".log", ... suffixes), or "".
+// checkSubject says why s is not a subject prefix a worker can publish
+// under (it gains ".status", ".log", ... suffixes), or "": one or more
+// tokens of A-Z a-z 0-9 _ - separated by dots, at most MaxSubjectLen
+// characters. The alphabet is narrower than NATS's own, so a prefix never
+// holds a wildcard, white space or a character ("$", ">") that some
+// server configurations treat specially.
 func checkSubject(s string) string {
+	if s == "" {
+		return "is empty"
+	}
 	if len(s) > MaxSubjectLen {
 		return fmt.Sprintf("is %d characters, more than %d", len(s), MaxSubjectLen)
 	}
-	if !utf8.ValidString(s) {
-		return "is not valid UTF-8"
-	}
-	for i, tok := range strings.Split(s, ".") {
-		switch {
-		case tok == "":
-			return fmt.Sprintf("%q has an empty token at position %d", s, i)
-		case tok == "*" || tok == ">":
-			return fmt.Sprintf("%q contains the wildcard %q", s, tok)
-		case strings.ContainsAny(tok, " \t\r\n\x00"):
+	tok := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if i == 0 || s[i-1] == '.' || i == len(s)-1 {
+				return fmt.Sprintf("%q has an empty token at position %d", s, tok)
+			}
+			tok++
+		case c == '*' || c == '>':
+			return fmt.Sprintf("%q contains the wildcard %q", s, c)
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0:
 			return fmt.Sprintf("%q contains white space or NUL", s)
+		case !isIDChar(c):
+			return fmt.Sprintf("%q has %q at position %d; only tokens of A-Z a-z 0-9 _ - separated by dots are allowed", s, c, i)
 		}
 	}
 	return ""

@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -132,6 +133,8 @@ func TestSubjects(t *testing.T) {
 		StatSubject("R"):                            "R.stat",
 		ResultSubject("R"):                          "R.result",
 		ResultMsgID("t1"):                           "t1.result",
+		TaskMsgID("t1"):                             "t1",
+		ConsumerName("gpu"):                         "jetrun-gpu",
 		NewSubjects("acme.jr").Task("q"):            "acme.jr.tasks.q",
 	} {
 		if got != want {
@@ -143,7 +146,7 @@ func TestSubjects(t *testing.T) {
 			t.Errorf("ValidPrefix(%q) = %v", p, err)
 		}
 	}
-	for _, p := range []string{"", "a.*", ">", "a b", "a."} {
+	for _, p := range []string{"", "a.*", ">", "a b", "a.", ".a", "$JS", "a.b$"} {
 		if err := ValidPrefix(p); err == nil {
 			t.Errorf("ValidPrefix(%q) = nil, want an error", p)
 		}
@@ -165,11 +168,27 @@ func TestValidateTaskReplyUnderReservedSubjects(t *testing.T) {
 		"jetrun.tasks":         false,
 		"jetrun.tasks.default": false,
 		"jetrun.cancel.t1":     false,
+		"jetrun.cancel":        false,
+		"jetrun.events":        false,
+		"jetrun.events.victim": false, // another task's events: a forged result
+		"jetrun.events.t1.sub": false,
+		"jetrun.events.d1x$":   false, // NATS allows "$"; jetrun's alphabet does not
+		"_INBOX.abc.t1":        true,
+		"jetrun.eventsx.t1":    true,
 	} {
 		task := &Task{ID: "t1", Image: "busybox", Reply: reply}
-		err := s.ValidateTask(task)
+		a, err := s.Check(task)
 		if (err == nil) != ok {
 			t.Errorf("reply %q: got %v", reply, err)
+		}
+		if err := s.ValidateTask(task); (err == nil) != ok {
+			t.Errorf("ValidateTask: reply %q: got %v", reply, err)
+		}
+		if stored := reply == "" || reply == "jetrun.events.t1"; ok && a.Stored != stored {
+			t.Errorf("reply %q: Stored = %v, want %v", reply, a.Stored, stored)
+		}
+		if ok && a.Image.String() != "docker.io/library/busybox:latest" {
+			t.Errorf("reply %q: Image = %q", reply, a.Image)
 		}
 		if err != nil && !errors.Is(err, ErrInvalid) {
 			t.Errorf("reply %q: %v is not ErrInvalid", reply, err)
@@ -177,5 +196,29 @@ func TestValidateTaskReplyUnderReservedSubjects(t *testing.T) {
 	}
 	if err := s.ValidateTask(&Task{}); err == nil {
 		t.Error("ValidateTask skipped Validate")
+	}
+}
+
+func TestPeekTask(t *testing.T) {
+	wrongType, err := Encode(map[string]any{"id": "t1", "reply": "my.inbox", "cmd": 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeTask(wrongType); err == nil {
+		t.Fatal("DecodeTask accepted cmd: 5")
+	}
+	if id, reply := PeekTask(wrongType); id != "t1" || reply != "my.inbox" {
+		t.Errorf("PeekTask = %q, %q; want t1, my.inbox", id, reply)
+	}
+	numID, _ := Encode(map[string]any{"id": 7})
+	if id, _ := PeekTask(numID); id != "" {
+		t.Errorf("PeekTask of a numeric id = %q, want empty", id)
+	}
+	// A million nested arrays next to a readable id: the bounded decoder
+	// refuses the whole message rather than recurse into it.
+	deep := append([]byte{0x82, 0xa2, 'i', 'd', 0xa2, 't', '1', 0xa1, 'x'}, bytes.Repeat([]byte{0x91}, 1<<20)...)
+	deep = append(deep, 0xc0)
+	if id, reply := PeekTask(deep); id != "" || reply != "" {
+		t.Errorf("PeekTask of a deeply nested message = %q, %q; want nothing", id, reply)
 	}
 }

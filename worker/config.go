@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -37,15 +36,9 @@ type Config struct {
 	// context ends before cancelling them and handing them back. Default
 	// 30s.
 	DrainTimeout time.Duration
-	// DefaultTimeout applies to tasks that ask for none. Default 1h.
-	DefaultTimeout time.Duration
-	// MaxTimeout is the most a task may ask for; above it is refused.
-	// Default 24h.
-	MaxTimeout time.Duration
-	// Policy holds the container limits and allow-lists (max and default
-	// memory, allowed images, allowed volume roots, ...). Its
-	// WithDefaults is applied.
-	Policy driver.Config
+	// Policy is what the worker admits: allow-lists, maxima and defaults of
+	// memory, CPUs and timeout. Its WithDefaults is applied.
+	Policy Policy
 
 	// HeartbeatInterval is how often a held task's lease is extended.
 	// Default AckWait/4.
@@ -106,19 +99,14 @@ type StreamConfig struct {
 
 // Defaults applied by WithDefaults.
 const (
-	DefaultConcurrency    = 1
-	DefaultAckWait        = 30 * time.Second
-	DefaultMaxDeliver     = 5
-	DefaultMaxAckPending  = 10000
-	DefaultDrainTimeout   = 30 * time.Second
-	DefaultTaskTimeout    = time.Hour
-	DefaultMaxTaskTimeout = 24 * time.Hour
-	DefaultLogChunkSize   = 64 << 10
-	DefaultLogCap         = 10 << 20
+	DefaultConcurrency   = 1
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxDeliver    = 5
+	DefaultMaxAckPending = 10000
+	DefaultDrainTimeout  = 30 * time.Second
+	DefaultLogChunkSize  = 64 << 10
+	DefaultLogCap        = 10 << 20
 )
-
-// CancelsStream is the stream that remembers cancels, P.cancel.*.
-const CancelsStream = "JETRUN_CANCELS"
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -144,8 +132,6 @@ func (c Config) WithDefaults() Config {
 		c.MaxAckPending = DefaultMaxAckPending
 	}
 	def(&c.DrainTimeout, DefaultDrainTimeout)
-	def(&c.DefaultTimeout, DefaultTaskTimeout)
-	def(&c.MaxTimeout, DefaultMaxTaskTimeout)
 	c.Policy = c.Policy.WithDefaults()
 	def(&c.HeartbeatInterval, c.AckWait/4)
 	def(&c.PullWait, 2*time.Second)
@@ -195,10 +181,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)
 	}
 	switch {
-	case !token(c.Prefix, true):
-		return bad("prefix %q is not a subject prefix (tokens of A-Z a-z 0-9 _ - separated by dots)", c.Prefix)
-	case !token(c.Queue, false):
-		return bad("queue %q must be one subject token of A-Z a-z 0-9 _ -", c.Queue)
 	case c.WorkerID == "":
 		return bad("worker id is required")
 	case c.Concurrency < 1:
@@ -213,37 +195,19 @@ func (c Config) validate() error {
 		return bad("max ack pending %d is below concurrency %d", c.MaxAckPending, c.Concurrency)
 	case c.DrainTimeout < 0:
 		return bad("drain timeout %v is negative", c.DrainTimeout)
-	case c.DefaultTimeout < 0 || c.MaxTimeout < 0:
-		return bad("timeouts must not be negative")
-	case c.DefaultTimeout > c.MaxTimeout:
-		return bad("default timeout %v is above max timeout %v", c.DefaultTimeout, c.MaxTimeout)
 	case c.LogChunkSize < 1 || c.LogChunkSize > 1<<20:
 		return bad("log chunk size %d must be within 1 B and 1 MiB", c.LogChunkSize)
 	case c.LogCap < 0:
 		return bad("log cap %d is negative", c.LogCap)
 	}
+	if err := messages.ValidPrefix(c.Prefix); err != nil {
+		return bad("%v", err)
+	}
+	if err := messages.ValidQueue(c.Queue); err != nil {
+		return bad("%v", err)
+	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("%w: policy: %w", ErrInvalidConfig, err)
 	}
 	return nil
-}
-
-// token reports whether s is a subject token of A-Z a-z 0-9 _ - (or, with
-// dots, several such tokens).
-func token(s string, dots bool) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
-	prev := byte(0)
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '_', ch == '-':
-		case ch == '.' && dots && prev != '.':
-		default:
-			return false
-		}
-		prev = ch
-	}
-	return true
 }

@@ -10,26 +10,21 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/imageref"
 	"github.com/jetrun/jetrun/messages"
 )
 
-// Labels the worker sets on every container (keys under "jetrun." are
-// reserved to it).
-const (
-	LabelTask    = "jetrun.task"
-	LabelWorker  = "jetrun.worker"
-	LabelAttempt = "jetrun.attempt"
-)
+// LabelAttempt is the container label the worker sets to the delivery
+// count; the driver sets the task and worker labels (jetrun.task,
+// jetrun.worker). Keys under "jetrun." are reserved to jetrun.
+const LabelAttempt = "jetrun.attempt"
 
-// containerTask adapts a validated messages.Task, with the worker's
-// defaults applied, to driver.ContainerTask and driver.PullReporter.
+// containerTask adapts an admitted task to driver.ContainerTask,
+// driver.ParsedImage and driver.PullReporter.
 type containerTask struct {
-	t       *messages.Task
-	timeout time.Duration
-	memory  uint64
-	labels  map[string]string
-	out     *output
-	ev      *events
+	a   *admitted
+	out *output
+	ev  *events
 
 	pullMu     sync.Mutex
 	pullStart  time.Time
@@ -39,26 +34,28 @@ type containerTask struct {
 
 var (
 	_ driver.ContainerTask = (*containerTask)(nil)
+	_ driver.ParsedImage   = (*containerTask)(nil)
 	_ driver.PullReporter  = (*containerTask)(nil)
 )
 
-func (c *containerTask) Command() []string          { return c.t.Cmd }
-func (c *containerTask) EnvVars() map[string]string { return c.t.Env }
-func (c *containerTask) Labels() map[string]string  { return c.labels }
-func (c *containerTask) Id() string                 { return c.t.ID }
-func (c *containerTask) Image() string              { return c.t.Image }
-func (c *containerTask) Timeout() time.Duration     { return c.timeout }
-func (c *containerTask) WorkDir() string            { return c.t.Workdir }
-func (c *containerTask) Memory() uint64             { return c.memory }
-func (c *containerTask) CPUs() uint64               { return uint64(max(c.t.CPUs, 0)) }
+func (c *containerTask) Command() []string          { return c.a.task.Cmd }
+func (c *containerTask) EnvVars() map[string]string { return c.a.task.Env }
+func (c *containerTask) Labels() map[string]string  { return c.a.labels }
+func (c *containerTask) Id() string                 { return c.a.task.ID }
+func (c *containerTask) Image() string              { return c.a.task.Image }
+func (c *containerTask) ParsedImage() imageref.Ref  { return c.a.image }
+func (c *containerTask) Timeout() time.Duration     { return c.a.timeout }
+func (c *containerTask) WorkDir() string            { return c.a.task.Workdir }
+func (c *containerTask) Memory() uint64             { return c.a.memory }
+func (c *containerTask) CPUs() uint64               { return c.a.cpus }
 func (c *containerTask) Close()                     {}
 func (c *containerTask) WriteStat(s driver.Stat)    { c.out.writeStat(s) }
 
 func (c *containerTask) Input() io.Reader {
-	if c.t.Input == nil {
+	if c.a.task.Input == nil {
 		return nil
 	}
-	return bytes.NewReader(c.t.Input)
+	return bytes.NewReader(c.a.task.Input)
 }
 
 func (c *containerTask) Logger() (stdout, stderr io.Writer) {
@@ -67,7 +64,7 @@ func (c *containerTask) Logger() (stdout, stderr io.Writer) {
 
 func (c *containerTask) Volumes() [][2]string {
 	var v [][2]string
-	for _, p := range c.t.Volumes {
+	for _, p := range c.a.task.Volumes {
 		v = append(v, [2]string{p[0], p[1]})
 	}
 	return v

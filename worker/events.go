@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,12 +20,12 @@ import (
 const maxPendingAcks = 256
 
 // events publishes one task attempt's events under its reply prefix R. When
-// R falls under P.events.> they go to JetStream: log chunks asynchronously
+// R is the task's own P.events.<id> they go to JetStream: log chunks asynchronously
 // with acks (which pace a task's output to what the stream stores), status
 // and stat as plain publishes that the stream captures (a few per task, at
 // most one stat a second: an ack each would cost the server a message and
 // the worker a future, for nothing it could act on), and the result synchronously with
-// Nats-Msg-Id "<id>.result". Otherwise they are all plain NATS publishes.
+// Nats-Msg-Id messages.ResultMsgID(id). Otherwise they are all plain NATS publishes.
 // Calls are serialised and use one connection, so the server receives, and
 // the stream stores, events in the order they were made, the result last.
 type events struct {
@@ -42,11 +41,10 @@ type events struct {
 	failed  int
 }
 
-func (w *Worker) newEvents(id, reply string, attempt int, log *slog.Logger) *events {
-	return &events{
-		w: w, id: id, reply: reply, attempt: attempt, log: log,
-		inStream: strings.HasPrefix(reply, w.subj.AllEvents()[:len(w.subj.AllEvents())-1]),
-	}
+// newEvents publishes under reply; stored says the events stream holds it
+// (messages.Admitted.Stored).
+func (w *Worker) newEvents(id, reply string, stored bool, attempt int, log *slog.Logger) *events {
+	return &events{w: w, id: id, reply: reply, attempt: attempt, log: log, inStream: stored}
 }
 
 // publish sends v to subject without waiting; errors are logged and counted,
@@ -140,7 +138,7 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 			return e.w.nc.FlushWithContext(ctx)
 		}
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, e.id+".result")
+		msg.Header.Set(messages.MsgIDHeader, messages.ResultMsgID(e.id))
 		ack, err := e.w.js.PublishMsg(ctx, msg)
 		if err != nil {
 			return err

@@ -280,7 +280,7 @@ func (e *env) consumerInfo() *jetstream.ConsumerInfo {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := e.js.Consumer(ctx, messages.TasksStream, ConsumerName(messages.DefaultQueue))
+	c, err := e.js.Consumer(ctx, messages.TasksStream, messages.ConsumerName(messages.DefaultQueue))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -2,59 +2,71 @@ package worker
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/jetrun/jetrun/driver"
-	"github.com/jetrun/jetrun/messages"
 )
 
-// limits are a task's effective limits after the worker's defaults.
-type limits struct {
-	timeout time.Duration
-	memory  uint64
+// Policy is what this worker admits: the allow-lists, the maxima a task
+// may ask for and the defaults of what it does not ask. It is applied once,
+// at admission; the driver receives resolved limits. How containers run
+// (network, user, read-only root, pids) is the driver's driver.Config.
+type Policy struct {
+	// Allow lists the images and host volumes tasks may use. Give the
+	// driver the same list: it checks it again where containers are
+	// created. Default: any image, no volume.
+	Allow driver.AllowList
+	// DefaultMemory applies to tasks that ask for none. Default 256 MiB.
+	DefaultMemory driver.Memory
+	// MaxMemory is the most a task may ask for. Default 4 GiB.
+	MaxMemory driver.Memory
+	// DefaultCPUs applies to tasks that ask for none, in milli-CPUs.
+	// Default 1000 (one CPU).
+	DefaultCPUs uint64
+	// DefaultTimeout applies to tasks that ask for none. Default 1h.
+	DefaultTimeout time.Duration
+	// MaxTimeout is the most a task may ask for. Default 24h.
+	MaxTimeout time.Duration
 }
 
-// admit applies the worker's policy to a validated task: it returns the
-// effective limits, or an error wrapping ErrRefused that says what to change.
-func (c Config) admit(t *messages.Task) (limits, error) {
-	p := c.Policy
-	refuse := func(format string, a ...any) (limits, error) {
-		return limits{}, fmt.Errorf("%w: "+format, append([]any{ErrRefused}, a...)...)
+// Policy defaults applied by WithDefaults.
+const (
+	DefaultMemory         driver.Memory = 256 << 20
+	DefaultMaxMemory      driver.Memory = 4 << 30
+	DefaultCPUs           uint64        = 1000
+	DefaultTaskTimeout                  = time.Hour
+	DefaultMaxTaskTimeout               = 24 * time.Hour
+)
+
+// WithDefaults returns a copy of p with zero fields set to their defaults.
+func (p Policy) WithDefaults() Policy {
+	if p.DefaultMemory == 0 {
+		p.DefaultMemory = DefaultMemory
 	}
-	if !p.ImageAllowed(t.Image) {
-		return refuse("image %q (%s) is not in the allowed images %q", t.Image, driver.NormalizeImage(t.Image), p.AllowedImages)
+	if p.MaxMemory == 0 {
+		p.MaxMemory = DefaultMaxMemory
 	}
-	for _, v := range t.Volumes {
-		if len(v) != 2 {
-			return refuse("volume %q is not a [host path, container path] pair", v)
-		}
-		if !p.VolumeAllowed(v[0]) {
-			if len(p.AllowedVolumeRoots) == 0 {
-				return refuse("volume %q: this worker allows no host volumes", v[0])
-			}
-			return refuse("volume %q is not under an allowed root %q", filepath.Clean(v[0]), p.AllowedVolumeRoots)
-		}
+	if p.DefaultCPUs == 0 {
+		p.DefaultCPUs = DefaultCPUs
 	}
-	l := limits{timeout: t.Timeout(), memory: uint64(max(t.Memory, 0))}
+	if p.DefaultTimeout == 0 {
+		p.DefaultTimeout = DefaultTaskTimeout
+	}
+	if p.MaxTimeout == 0 {
+		p.MaxTimeout = DefaultMaxTaskTimeout
+	}
+	return p
+}
+
+// Validate reports the first setting that cannot work.
+func (p Policy) Validate() error {
 	switch {
-	case t.TimeoutMS < 0:
-		return refuse("timeout_ms %d is negative", t.TimeoutMS)
-	case l.timeout == 0:
-		l.timeout = c.DefaultTimeout
-	case c.MaxTimeout > 0 && l.timeout > c.MaxTimeout:
-		return refuse("timeout %v is above this worker's maximum %v", l.timeout, c.MaxTimeout)
+	case p.DefaultMemory > p.MaxMemory:
+		return fmt.Errorf("default memory %s is above max memory %s", p.DefaultMemory, p.MaxMemory)
+	case p.DefaultTimeout < 0 || p.MaxTimeout < 0:
+		return fmt.Errorf("timeouts must not be negative")
+	case p.DefaultTimeout > p.MaxTimeout:
+		return fmt.Errorf("default timeout %v is above max timeout %v", p.DefaultTimeout, p.MaxTimeout)
 	}
-	switch {
-	case t.Memory < 0:
-		return refuse("memory %d is negative", t.Memory)
-	case l.memory == 0:
-		l.memory = uint64(p.DefaultMemory)
-	case l.memory > uint64(p.MaxMemory):
-		return refuse("memory %s is above this worker's maximum %s", driver.Memory(l.memory), p.MaxMemory)
-	}
-	if t.CPUs < 0 {
-		return refuse("cpus %d is negative", t.CPUs)
-	}
-	return l, nil
+	return p.Allow.Validate()
 }

@@ -48,7 +48,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (strea
 		AllowDirect: true,
 		Replicas:    s.Replicas,
 	}, {
-		Name:              CancelsStream,
+		Name:              messages.CancelsStream,
 		Description:       "jetrun cancels, so one sent before a worker picks the task up still applies",
 		Subjects:          []string{subj.AllCancels()},
 		Retention:         jetstream.LimitsPolicy,
@@ -111,11 +111,8 @@ func streamSettingsMatch(have, want jetstream.StreamConfig) bool {
 		eq(int64(have.Replicas), int64(want.Replicas))
 }
 
-// ConsumerName is the durable consumer of queue shared by the fleet.
-func ConsumerName(queue string) string { return "jetrun-" + queue }
-
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
-	name := ConsumerName(c.Queue)
+	name := messages.ConsumerName(c.Queue)
 	cons, err := js.CreateOrUpdateConsumer(ctx, messages.TasksStream, jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "jetrun workers of queue " + c.Queue,

@@ -90,7 +90,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe %s: %w", w.subj.AllCancels(), err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	w.log.Info("worker consuming", "consumer", ConsumerName(w.cfg.Queue), "concurrency", w.cfg.Concurrency, "ack_wait", w.cfg.AckWait)
+	w.log.Info("worker consuming", "consumer", messages.ConsumerName(w.cfg.Queue), "concurrency", w.cfg.Concurrency, "ack_wait", w.cfg.AckWait)
 
 	taskCtx, stopTasks := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopTasks(ErrShutdown)

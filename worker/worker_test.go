@@ -33,7 +33,7 @@ func TestTaskRunsWithEventsInOrder(t *testing.T) {
 	if r.Started.IsZero() || r.Finished.Before(r.Started) {
 		t.Errorf("started %v, finished %v", r.Started, r.Finished)
 	}
-	if len(r.Stats) == 0 || r.Stats[0].Metrics[driver.MetricMemLimit] != uint64(driver.DefaultMemory) {
+	if len(r.Stats) == 0 || r.Stats[0].Metrics[driver.MetricMemLimit] != uint64(DefaultMemory) {
 		t.Errorf("result stats = %v, want samples with the default memory limit", r.Stats)
 	}
 	if r.LogBytes != int64(len("hello\noops\n")) || r.LogDropped != 0 {
@@ -81,8 +81,10 @@ func TestTaskRunsWithEventsInOrder(t *testing.T) {
 	if stats == 0 {
 		t.Error("no stat events")
 	}
-	if drv.Live() != 0 || drv.Closes() != 1 {
-		t.Errorf("live %d closes %d: cookie not closed exactly once", drv.Live(), drv.Closes())
+	// The container is removed after the result is stored and acked.
+	natstest.Eventually(t, 5*time.Second, func() bool { return drv.Live() == 0 && drv.Closes() == 1 }, "cookie closed once after the result")
+	if drv.Closes() != 1 {
+		t.Errorf("closes %d: cookie not closed exactly once", drv.Closes())
 	}
 }
 
@@ -183,12 +185,12 @@ func TestPoisonMessagesTerminatedOthersGoOn(t *testing.T) {
 func TestPolicyRefusals(t *testing.T) {
 	e := newEnv(t)
 	cfg := testConfig("w1")
-	cfg.MaxTimeout = time.Minute
-	cfg.DefaultTimeout = time.Minute
+	cfg.Policy.MaxTimeout = time.Minute
+	cfg.Policy.DefaultTimeout = time.Minute
 	cfg.Policy.MaxMemory = 512 << 20
-	cfg.Policy.AllowedImages = []string{"docker.io/library/jetrun-testee:*"}
-	cfg.Policy.AllowedVolumeRoots = []string{"/srv/data"}
-	drv := fake.New(fake.Options{Config: cfg.Policy}) // as cmd/worker gives both the one policy
+	cfg.Policy.Allow.Images = []string{"docker.io/library/jetrun-testee:*"}
+	cfg.Policy.Allow.VolumeRoots = []string{"/srv/data"}
+	drv := fake.New(fake.Options{Allow: cfg.Policy.Allow}) // as cmd/worker gives both the one allow-list
 	e.start(cfg, drv)
 
 	cases := map[string]struct {
@@ -467,7 +469,7 @@ func TestRebindsAfterConsumerDeleted(t *testing.T) {
 	e.result("before", 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := e.js.DeleteConsumer(ctx, messages.TasksStream, ConsumerName(messages.DefaultQueue)); err != nil {
+	if err := e.js.DeleteConsumer(ctx, messages.TasksStream, messages.ConsumerName(messages.DefaultQueue)); err != nil {
 		t.Fatal(err)
 	}
 	e.submit(task("after", "echo", "x"))

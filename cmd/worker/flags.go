@@ -29,7 +29,8 @@ type options struct {
 	metricsAddr    string
 	logFormat      string
 	logLevel       string
-	cfg            worker.Config
+	cfg            worker.Config // the worker, with its admission policy
+	runtime        driver.Config // how the Docker driver runs containers
 }
 
 // defaultInboxPrefix is nats.go's own reply subject prefix (nats.InboxPrefix
@@ -117,16 +118,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	p := &c.Policy
 	fs.Var(memFlag{&p.MaxMemory}, "max-memory", "most memory a task may ask for, e.g. 4G (default 4GiB)")
 	fs.Var(memFlag{&p.DefaultMemory}, "default-memory", "memory of a task that asks for none, e.g. 256M (default 256MiB)")
-	fs.Uint64Var(&p.DefaultCPUs, "default-cpus", driver.DefaultCPUs, "milli-CPUs of a task that asks for none (1000 = one CPU)")
-	fs.DurationVar(&c.MaxTimeout, "max-timeout", worker.DefaultMaxTaskTimeout, "longest timeout a task may ask for")
-	fs.DurationVar(&c.DefaultTimeout, "default-timeout", worker.DefaultTaskTimeout, "timeout of a task that asks for none")
-	fs.Var(listFlag{&p.AllowedImages}, "allowed-images", "comma-separated patterns images must match after normalisation, e.g. 'docker.io/library/*' (default: any)")
-	fs.Var(listFlag{&p.AllowedVolumeRoots}, "allowed-volume-roots", "comma-separated host directories tasks may mount from (default: none, volumes refused)")
-	fs.StringVar(&p.NetworkMode, "network", driver.DefaultNetworkMode, "container network mode")
-	fs.BoolVar(&p.ReadOnlyRootfs, "read-only-rootfs", false, "mount the image read-only, with a tmpfs /tmp")
-	fs.StringVar(&p.User, "user", "", "run containers as this user (uid[:gid] or name); empty: the image's user")
-	fs.Int64Var(&p.PidsLimit, "pids-limit", driver.DefaultPidsLimit, "most processes per container")
-	fs.StringVar(&p.DockerHost, "docker-host", "", "Docker daemon address; empty: DOCKER_HOST or the local socket")
+	fs.Uint64Var(&p.DefaultCPUs, "default-cpus", worker.DefaultCPUs, "milli-CPUs of a task that asks for none (1000 = one CPU)")
+	fs.DurationVar(&p.MaxTimeout, "max-timeout", worker.DefaultMaxTaskTimeout, "longest timeout a task may ask for")
+	fs.DurationVar(&p.DefaultTimeout, "default-timeout", worker.DefaultTaskTimeout, "timeout of a task that asks for none")
+	fs.Var(listFlag{&p.Allow.Images}, "allowed-images", "comma-separated patterns images must match after normalisation, e.g. 'docker.io/library/*' (default: any)")
+	fs.Var(listFlag{&p.Allow.VolumeRoots}, "allowed-volume-roots", "comma-separated host directories tasks may mount from (default: none, volumes refused)")
+	rt := &o.runtime
+	fs.StringVar(&rt.NetworkMode, "network", driver.DefaultNetworkMode, "container network mode")
+	fs.BoolVar(&rt.ReadOnlyRootfs, "read-only-rootfs", false, "mount the image read-only, with a tmpfs /tmp")
+	fs.StringVar(&rt.User, "user", "", "run containers as this user (uid[:gid] or name); empty: the image's user")
+	fs.Int64Var(&rt.PidsLimit, "pids-limit", driver.DefaultPidsLimit, "most processes per container")
+	fs.StringVar(&rt.DockerHost, "docker-host", "", "Docker daemon address; empty: DOCKER_HOST or the local socket")
 	fs.Int64Var(&c.LogCap, "log-cap", worker.DefaultLogCap, "most output bytes published per task; the rest is counted as dropped")
 
 	fs.Usage = func() {

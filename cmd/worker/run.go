@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 
-	drv, err := docker.New(o.cfg.Policy, docker.Options{WorkerID: o.cfg.WorkerID, Logger: logger})
+	drv, err := docker.New(o.runtime, docker.Options{WorkerID: o.cfg.WorkerID, Logger: logger, Allow: o.cfg.Policy.Allow})
 	if err != nil {
 		return fmt.Errorf("docker driver: %w", err)
 	}

@@ -50,7 +50,7 @@ func TestEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.cfg.Policy.MaxMemory != 1<<30 || o.cfg.Queue != "cpu" || o.cfg.Concurrency != 3 || len(o.cfg.Policy.AllowedImages) != 2 {
+	if o.cfg.Policy.MaxMemory != 1<<30 || o.cfg.Queue != "cpu" || o.cfg.Concurrency != 3 || len(o.cfg.Policy.Allow.Images) != 2 {
 		t.Errorf("parsed %+v: env then flags not applied", o.cfg)
 	}
 	t.Setenv("JETRUN_MAX_MEMORY", "lots")

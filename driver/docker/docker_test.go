@@ -222,7 +222,7 @@ func TestContainerSecurityDefaults(t *testing.T) {
 
 func TestContainerHardenedConfig(t *testing.T) {
 	image := testimage.Ensure(t)
-	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, User: "1000:1000", DefaultMemory: 64 << 20}, Options{})
+	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, User: "1000:1000"}, Options{})
 	task := drivertest.NewTask(image, "cat")
 	task.Stdin = []byte("x")
 	info := prepareAndInspect(t, d, task)
@@ -232,8 +232,8 @@ func TestContainerHardenedConfig(t *testing.T) {
 	if info.Config.User != "1000:1000" {
 		t.Errorf("user %q, want 1000:1000", info.Config.User)
 	}
-	if info.HostConfig.Memory != 64<<20 {
-		t.Errorf("memory %d, want the configured default %d", info.HostConfig.Memory, 64<<20)
+	if info.HostConfig.Memory != drivertest.DefaultMemory || info.HostConfig.NanoCPUs+info.HostConfig.CPUQuota == 0 {
+		t.Errorf("memory %d, cpu quota %d: want the task's %d bytes and a quota", info.HostConfig.Memory, info.HostConfig.CPUQuota, drivertest.DefaultMemory)
 	}
 	if !info.Config.OpenStdin || !info.Config.StdinOnce {
 		t.Error("stdin not open for a task with input")
@@ -279,17 +279,16 @@ func prepareAndInspect(t *testing.T, d *Driver, task *drivertest.Task) container
 func TestPolicyRefusedAtPrepare(t *testing.T) {
 	image := testimage.Ensure(t)
 	root := t.TempDir()
-	d := newDriver(t, driver.Config{
-		DefaultMemory:      64 << 20,
-		MaxMemory:          128 << 20,
-		AllowedImages:      []string{"docker.io/library/jetrun-testee:*"},
-		AllowedVolumeRoots: []string{root},
-	}, Options{})
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{
+		Images:      []string{"docker.io/library/jetrun-testee:*"},
+		VolumeRoots: []string{root},
+	}})
 	for name, tc := range map[string]struct {
 		mutate func(*drivertest.Task)
 		want   error
 	}{
-		"memory above max":      {func(tk *drivertest.Task) { tk.MemoryLimit = 256 << 20 }, ErrMemoryTooLarge},
+		"no memory limit":       {func(tk *drivertest.Task) { tk.MemoryLimit = 0 }, ErrNoLimit},
+		"no cpu limit":          {func(tk *drivertest.Task) { tk.MilliCPUs = 0 }, ErrNoLimit},
 		"image not allowed":     {func(tk *drivertest.Task) { tk.Img = "example.com/other:1" }, ErrImageNotAllowed},
 		"volume outside root":   {func(tk *drivertest.Task) { tk.Mounts = [][2]string{{root + "/../etc", "/x"}} }, ErrVolumeNotAllowed},
 		"relative volume":       {func(tk *drivertest.Task) { tk.Mounts = [][2]string{{"data", "/x"}} }, ErrVolumeNotAllowed},
@@ -327,7 +326,7 @@ var errOK = errors.New("no error")
 func TestBindVolume(t *testing.T) {
 	image := testimage.Ensure(t)
 	root := t.TempDir()
-	d := newDriver(t, driver.Config{AllowedVolumeRoots: []string{root}}, Options{})
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
 	task := drivertest.NewTask(image, "pwd")
 	task.Mounts = [][2]string{{root, "/data"}}
 	task.Dir = "/data"

@@ -62,8 +62,8 @@ const (
 	DefaultCleanupTimeout = 30 * time.Second
 )
 
-// Options are the per-process settings of a Driver; the task policy lives
-// in driver.Config.
+// Options are the per-process settings of a Driver; how containers run
+// lives in driver.Config.
 type Options struct {
 	// WorkerID labels every container (jetrun.worker) so a restarted worker
 	// can remove what it left behind. Required.
@@ -75,6 +75,11 @@ type Options struct {
 	// CleanupTimeout bounds removing a container and killing a task.
 	// Default 30 seconds.
 	CleanupTimeout time.Duration
+	// Allow is checked again by Prepare, just before the container is
+	// created: images and host volumes outside it are refused
+	// (ErrImageNotAllowed, ErrVolumeNotAllowed). The zero value allows any
+	// image and no volume; give the same list the caller admits tasks by.
+	Allow driver.AllowList
 	// DockerConfigDir holds config.json with registry credentials. Empty
 	// means $DOCKER_CONFIG, else ~/.docker.
 	DockerConfigDir string

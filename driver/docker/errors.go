@@ -17,9 +17,10 @@ var (
 	// ErrImageNotAllowed is wrapped (as a permanent error) by Prepare when a
 	// task's image does not match the configured allow-list.
 	ErrImageNotAllowed = errors.New("image not allowed")
-	// ErrMemoryTooLarge is wrapped (as a permanent error) by Prepare when a
-	// task asks for more memory than the configured maximum.
-	ErrMemoryTooLarge = errors.New("memory above the maximum")
+	// ErrNoLimit is wrapped (as a permanent error) by Prepare when a task
+	// comes without a memory or CPU limit: the driver refuses it rather
+	// than pick one.
+	ErrNoLimit = errors.New("task has no resource limit")
 	// ErrPullStream is wrapped (as a transient error) when the daemon
 	// reports a failure in the middle of an image download, after the
 	// registry accepted the request.

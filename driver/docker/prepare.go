@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,17 +24,17 @@ const cpuPeriod = 100_000
 // tmpfsOptions are the mount options of /tmp on a read-only root.
 const tmpfsOptions = "rw,nosuid,nodev,noexec,size=64m"
 
-// Prepare checks the task against the policy, makes its image present
-// (pulling it when missing) and creates its container, stopped. A failed
-// Prepare leaves no container behind. Errors are classified with
-// driver.ErrTransient or driver.ErrPermanent.
+// Prepare checks the task against the allow-list and its limits, makes its
+// image present (pulling it when missing) and creates its container,
+// stopped. A failed Prepare leaves no container behind. Errors are
+// classified with driver.ErrTransient or driver.ErrPermanent.
 func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver.Cookie, error) {
-	ref := task.Image()
-	if err := driver.ValidImage(ref); err != nil {
-		return nil, driver.Permanent(fmt.Errorf("task %s: image %q: %w", task.Id(), ref, err))
+	image, err := driver.TaskImage(task)
+	if err != nil {
+		return nil, driver.Permanent(fmt.Errorf("task %s: image %q: %w", task.Id(), task.Image(), err))
 	}
-	if !d.cfg.ImageAllowed(ref) {
-		return nil, driver.Permanent(fmt.Errorf("task %s: %w: %q", task.Id(), ErrImageNotAllowed, ref))
+	if !d.opts.Allow.ImageAllowed(image) {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w: %q", task.Id(), ErrImageNotAllowed, task.Image()))
 	}
 	cfg, hostCfg, err := d.containerConfig(task)
 	if err != nil {
@@ -42,7 +43,7 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if err := d.ready(ctx); err != nil {
 		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
 	}
-	if err := d.ensureImage(ctx, ref, task); err != nil {
+	if err := d.ensureImage(ctx, image, task); err != nil {
 		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
 	}
 
@@ -56,23 +57,23 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	for _, w := range resp.Warnings {
 		d.logger.Warn("container created with a warning", "task", task.Id(), "warning", w)
 	}
-	d.logger.Debug("container created", "task", task.Id(), "container", shortID(resp.ID), "image", ref)
+	d.logger.Debug("container created", "task", task.Id(), "container", shortID(resp.ID), "image", task.Image())
 	return &cookie{d: d, task: task, id: resp.ID, stdin: cfg.OpenStdin}, nil
 }
 
-// containerConfig translates the task and the driver's policy into
-// Docker's container and host configuration.
+// containerConfig translates the task and the driver's runtime settings
+// into Docker's container and host configuration.
 func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, *container.HostConfig, error) {
-	memory := task.Memory()
-	if memory == 0 {
-		memory = uint64(d.cfg.DefaultMemory)
-	}
-	if memory > uint64(d.cfg.MaxMemory) {
-		return nil, nil, fmt.Errorf("%w: %s asked, %s allowed", ErrMemoryTooLarge, driver.Memory(memory), d.cfg.MaxMemory)
-	}
-	cpus := task.CPUs()
-	if cpus == 0 {
-		cpus = d.cfg.DefaultCPUs
+	memory, cpus := task.Memory(), task.CPUs()
+	switch {
+	case memory == 0:
+		return nil, nil, fmt.Errorf("%w: memory is 0", ErrNoLimit)
+	case memory > math.MaxInt64:
+		return nil, nil, fmt.Errorf("%w: memory %d bytes is beyond what Docker takes", ErrNoLimit, memory)
+	case cpus == 0:
+		return nil, nil, fmt.Errorf("%w: cpus is 0", ErrNoLimit)
+	case cpus > math.MaxInt64/cpuPeriod:
+		return nil, nil, fmt.Errorf("%w: cpus %d milli-CPUs is beyond what Docker takes", ErrNoLimit, cpus)
 	}
 
 	labels := make(map[string]string, len(task.Labels())+2)
@@ -88,7 +89,7 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 	var mounts []mount.Mount
 	for _, v := range task.Volumes() {
 		host, target := v[0], v[1]
-		if !d.cfg.VolumeAllowed(host) {
+		if !d.opts.Allow.VolumeAllowed(host) {
 			return nil, nil, fmt.Errorf("%w: %q is not under an allowed volume root", ErrVolumeNotAllowed, host)
 		}
 		if !filepath.IsAbs(target) {

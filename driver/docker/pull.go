@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/imageref"
 )
 
 // progressEvery bounds how often pull progress is reported to each task.
@@ -36,7 +37,8 @@ type reporterRef struct{ r driver.PullReporter }
 // missing downloads it, sharing one download between concurrent callers.
 // The download runs on a context detached from ctx (bounded by
 // Options.PullTimeout), so a caller that gives up does not fail the others.
-func (d *Driver) ensureImage(ctx context.Context, ref string, task driver.ContainerTask) error {
+func (d *Driver) ensureImage(ctx context.Context, img imageref.Ref, task driver.ContainerTask) error {
+	ref := img.Original()
 	_, err := d.cli.ImageInspect(ctx, ref)
 	if err == nil {
 		return nil
@@ -60,7 +62,7 @@ func (d *Driver) ensureImage(ctx context.Context, ref string, task driver.Contai
 		go func() {
 			defer d.wg.Done()
 			defer cancel()
-			err := d.pull(pctx, ref, p)
+			err := d.pull(pctx, img, p)
 			d.mu.Lock()
 			delete(d.pulls, ref)
 			delete(d.pullCancels, ref)
@@ -94,9 +96,9 @@ func (d *Driver) ensureImage(ctx context.Context, ref string, task driver.Contai
 	}
 }
 
-// pull downloads ref, reporting progress to p's registered tasks.
-func (d *Driver) pull(ctx context.Context, ref string, p *pull) error {
-	host, _, _ := driver.ParseImage(ref)
+// pull downloads img, reporting progress to p's registered tasks.
+func (d *Driver) pull(ctx context.Context, img imageref.Ref, p *pull) error {
+	ref, host := img.Original(), img.Domain()
 	auth, err := registryAuth(ctx, configDir(d.opts.DockerConfigDir), host)
 	if err != nil {
 		// A broken config file will not fix itself.

@@ -72,6 +72,8 @@ func Run(t *testing.T, h Harness) {
 		{"CloseWithoutRun", s.testCloseWithoutRun},
 		{"FailedPrepareMissingImage", s.testMissingImage},
 		{"FailedPrepareVolumeNotAllowed", s.testVolumeNotAllowed},
+		{"FailedPrepareNoMemoryLimit", func(t *testing.T) { s.testNoLimit(t, func(tk *Task) { tk.MemoryLimit = 0 }) }},
+		{"FailedPrepareNoCPULimit", func(t *testing.T) { s.testNoLimit(t, func(tk *Task) { tk.MilliCPUs = 0 }) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -414,6 +416,14 @@ func (s *suite) testMissingImage(t *testing.T) {
 func (s *suite) testVolumeNotAllowed(t *testing.T) {
 	task := s.task("true")
 	task.Mounts = [][2]string{{"/etc", "/host-etc"}}
+	s.expectPrepareFails(t, task)
+}
+
+// testNoLimit checks that a driver refuses a task without limits rather
+// than pick defaults: limits are resolved by the caller.
+func (s *suite) testNoLimit(t *testing.T, unset func(*Task)) {
+	task := s.task("true")
+	unset(task)
 	s.expectPrepareFails(t, task)
 }
 

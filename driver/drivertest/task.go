@@ -44,13 +44,22 @@ var (
 	_ driver.PullReporter  = (*Task)(nil)
 )
 
+// Limits NewTask gives a task: drivers apply no defaults, so every task
+// carries its own.
+const (
+	DefaultMemory = 64 << 20 // bytes
+	DefaultCPUs   = 1000     // milli-CPUs
+)
+
 // NewTask returns a task with a unique id running args (testee steps) in
-// image.
+// image, with DefaultMemory and DefaultCPUs.
 func NewTask(image string, args ...string) *Task {
 	return &Task{
-		ID:   fmt.Sprintf("drivertest-%d-%d", time.Now().UnixNano(), taskSeq.Add(1)),
-		Img:  image,
-		Args: args,
+		ID:          fmt.Sprintf("drivertest-%d-%d", time.Now().UnixNano(), taskSeq.Add(1)),
+		Img:         image,
+		Args:        args,
+		MemoryLimit: DefaultMemory,
+		MilliCPUs:   DefaultCPUs,
 	}
 }
 

@@ -71,9 +71,6 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 	}
 
 	limit := c.task.Memory()
-	if limit == 0 {
-		limit = uint64(d.opts.Config.DefaultMemory)
-	}
 	env := c.task.EnvVars()
 	stdout, stderr := c.task.Logger()
 	in := &testee.Interpreter{

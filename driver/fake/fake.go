@@ -26,11 +26,10 @@ import (
 
 // Options configure a Driver; the zero value is ready to use.
 type Options struct {
-	// Config is the policy a real driver enforces at Prepare: volumes
-	// outside AllowedVolumeRoots and images outside AllowedImages are
-	// permanent errors, DefaultMemory applies to tasks that ask for none.
-	// Its WithDefaults is applied.
-	Config driver.Config
+	// Allow is the allow-list a real driver checks again at Prepare:
+	// volumes outside its roots and images outside its patterns are
+	// permanent errors. The zero value allows any image and no volume.
+	Allow driver.AllowList
 	// WorkerID is set as the jetrun.worker label, like the Docker driver.
 	WorkerID string
 	// StatInterval is how often a running task gets a Stat. Default 50ms.
@@ -77,7 +76,6 @@ const (
 
 // New returns a fake driver with opts.
 func New(opts Options) *Driver {
-	opts.Config = opts.Config.WithDefaults()
 	if opts.StatInterval <= 0 {
 		opts.StatInterval = 50 * time.Millisecond
 	}
@@ -206,21 +204,25 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if injected != nil {
 		return nil, injected
 	}
-	if err := driver.ValidImage(task.Image()); err != nil {
+	image, err := driver.TaskImage(task)
+	if err != nil {
 		return nil, driver.Permanent(fmt.Errorf("fake: image %q: %w", task.Image(), err))
 	}
-	if !d.opts.Config.ImageAllowed(task.Image()) {
+	if !d.opts.Allow.ImageAllowed(image) {
 		return nil, driver.Permanent(fmt.Errorf("fake: image %q is not allowed", task.Image()))
 	}
+	if task.Memory() == 0 || task.CPUs() == 0 {
+		return nil, driver.Permanent(fmt.Errorf("fake: task %s has no memory or CPU limit (memory %d, cpus %d)", task.Id(), task.Memory(), task.CPUs()))
+	}
 	for _, v := range task.Volumes() {
-		if !d.opts.Config.VolumeAllowed(v[0]) {
+		if !d.opts.Allow.VolumeAllowed(v[0]) {
 			return nil, driver.Permanent(fmt.Errorf("fake: volume %q is not under an allowed root", v[0]))
 		}
 	}
 	if missing {
 		return nil, driver.Permanent(fmt.Errorf("fake: image %q: not found", task.Image()))
 	}
-	if task.Memory() > 0 && task.Memory() < 6<<20 {
+	if task.Memory() < 6<<20 {
 		return nil, driver.Permanent(fmt.Errorf("fake: memory %d bytes is below the 6 MiB minimum", task.Memory()))
 	}
 	if pulling {
