@@ -167,10 +167,3 @@ func (c *Client) lastEvent(ctx context.Context, subject string) (*jetstream.RawS
 	}
 	return m, nil
 }
-
-// storedReply reports whether reply prefix r lies under P.events, so its
-// events are kept in JETRUN_EVENTS.
-func (c *Client) storedReply(r string) bool {
-	p := c.subj.Prefix + ".events."
-	return len(r) > len(p) && r[:len(p)] == p
-}

@@ -71,7 +71,7 @@ func newHandle(c *Client, t *messages.Task) *Handle {
 		c:       c,
 		id:      t.ID,
 		reply:   reply,
-		stored:  c.storedReply(reply),
+		stored:  c.subj.Stored(t.ID, t.Reply),
 		events:  make(chan Event, c.opts.eventBuffer),
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),

@@ -30,7 +30,7 @@ func (s TaskStatus) Done() bool { return s.Result != nil }
 // The stream stores an event a moment after live subscribers (a Handle)
 // see it: to read a result that must be stored, follow Logs to its end.
 func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
-	if err := checkID(id); err != nil {
+	if err := messages.CheckID(id); err != nil {
 		return TaskStatus{}, fmt.Errorf("status: %w", err)
 	}
 	reply := c.subj.Events(id)
@@ -69,7 +69,7 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 // error: fn is not called. It knows tasks submitted without a custom reply
 // prefix.
 func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(*messages.Log) error) error {
-	if err := checkID(id); err != nil {
+	if err := messages.CheckID(id); err != nil {
 		return fmt.Errorf("logs: %w", err)
 	}
 	if _, err := c.eventStream(ctx); err != nil {

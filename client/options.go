@@ -3,7 +3,6 @@ package client
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jetrun/jetrun/messages"
@@ -80,11 +79,11 @@ func buildOptions(opts []Option) (options, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	if err := validSubject(o.prefix); err != nil {
-		return o, fmt.Errorf("%w: prefix %q: %v", ErrInvalidOption, o.prefix, err)
+	if err := messages.ValidPrefix(o.prefix); err != nil {
+		return o, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	if !validToken(o.queue) {
-		return o, fmt.Errorf("%w: queue %q: want 1 to %d of A-Z a-z 0-9 _ -", ErrInvalidOption, o.queue, messages.MaxIDLen)
+	if err := messages.ValidQueue(o.queue); err != nil {
+		return o, fmt.Errorf("%w: %q: %v", ErrInvalidOption, o.queue, err)
 	}
 	if o.publishTimeout <= 0 {
 		return o, fmt.Errorf("%w: publish timeout %v: must be positive", ErrInvalidOption, o.publishTimeout)
@@ -99,45 +98,4 @@ func buildOptions(opts []Option) (options, error) {
 		return o, fmt.Errorf("%w: result poll interval %v: must be positive", ErrInvalidOption, o.pollInterval)
 	}
 	return o, nil
-}
-
-// validToken reports whether s is 1 to MaxIDLen of A-Z a-z 0-9 _ -, the
-// protocol's alphabet for task ids (and a safe subject token).
-func validToken(s string) bool {
-	if s == "" || len(s) > messages.MaxIDLen {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validSubject reports why s cannot be a literal subject (prefix), or nil.
-func validSubject(s string) error {
-	if s == "" {
-		return fmt.Errorf("empty")
-	}
-	for tok := range strings.SplitSeq(s, ".") {
-		if tok == "" {
-			return fmt.Errorf("empty token")
-		}
-		if tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
-			return fmt.Errorf("token %q is a wildcard or holds whitespace", tok)
-		}
-	}
-	return nil
-}
-
-// checkID returns a *messages.ValidationError when id is not a valid task
-// id, so by-id calls fail like Submit does.
-func checkID(id string) error {
-	if !messages.ValidID(id) {
-		return &messages.ValidationError{Field: "id", Reason: fmt.Sprintf("%q: want 1 to %d of A-Z a-z 0-9 _ -", id, messages.MaxIDLen)}
-	}
-	return nil
 }

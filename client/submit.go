@@ -62,7 +62,7 @@ func (c *Client) encode(t *messages.Task) ([]byte, error) {
 	if t == nil {
 		return nil, fmt.Errorf("submit: %w", &messages.ValidationError{Field: "task", Reason: "nil"})
 	}
-	if err := t.Validate(); err != nil {
+	if err := c.subj.ValidateTask(t); err != nil {
 		return nil, fmt.Errorf("submit task %q: %w", t.ID, err)
 	}
 	data, err := messages.Encode(t)
@@ -76,7 +76,7 @@ func (c *Client) taskMsg(id string, data []byte) *nats.Msg {
 	return &nats.Msg{
 		Subject: c.subj.Task(c.opts.queue),
 		Data:    data,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{id}},
+		Header:  nats.Header{messages.MsgIDHeader: []string{messages.TaskMsgID(id)}},
 	}
 }
 

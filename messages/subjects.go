@@ -138,9 +138,12 @@ func (s Subjects) Check(t *Task) (Admitted, error) {
 	if err := s.ValidReply(t.ID, t.Reply); err != nil {
 		return Admitted{}, err
 	}
-	reply := s.Reply(t)
-	return Admitted{Image: image, Reply: reply, Stored: reply == s.Events(t.ID)}, nil
+	return Admitted{Image: image, Reply: s.Reply(t), Stored: s.Stored(t.ID, t.Reply)}, nil
 }
+
+// Stored reports whether the events of task id with reply prefix reply are
+// kept in EventsStream: reply is empty (the default) or P.events.<id>.
+func (s Subjects) Stored(id, reply string) bool { return reply == "" || reply == s.Events(id) }
 
 // ValidReply reports why reply cannot be the reply prefix of task id, as a
 // *ValidationError, or nil; "" (the default, P.events.<id>) is valid. A

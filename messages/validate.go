@@ -140,6 +140,10 @@ func (c *Cancel) Validate() error {
 // A-Z a-z 0-9 _ -, so that it is a single subject token.
 func ValidID(id string) bool { return validateID(id) == nil }
 
+// CheckID reports why id is not a valid task id, as a *ValidationError, or
+// nil.
+func CheckID(id string) error { return validateID(id) }
+
 func validateID(id string) error {
 	if id == "" {
 		return invalid("id", "is required")
