@@ -28,11 +28,13 @@ type Worker struct {
 	subj messages.Subjects
 	m    *metrics
 
-	active  active
-	slots   chan struct{} // a token per free slot
-	started atomic.Bool
-	bound   atomic.Bool
-	tasks   sync.WaitGroup
+	active    active
+	interrupt chan struct{} // closed by Interrupt
+	interOnce sync.Once
+	slots     chan struct{} // a token per free slot
+	started   atomic.Bool
+	bound     atomic.Bool
+	tasks     sync.WaitGroup
 
 	mu   sync.RWMutex
 	st   streams
@@ -58,11 +60,12 @@ func New(nc *nats.Conn, drv driver.Driver, cfg Config, logger *slog.Logger) (*Wo
 	}
 	w := &Worker{
 		nc: nc, js: js, drv: drv, cfg: cfg,
-		log:    logger.With("worker", cfg.WorkerID, "queue", cfg.Queue),
-		subj:   messages.NewSubjects(cfg.Prefix),
-		m:      newMetrics(cfg.Concurrency),
-		active: active{tasks: make(map[string]context.CancelCauseFunc)},
-		slots:  make(chan struct{}, cfg.Concurrency),
+		log:       logger.With("worker", cfg.WorkerID, "queue", cfg.Queue),
+		subj:      messages.NewSubjects(cfg.Prefix),
+		m:         newMetrics(cfg.Concurrency),
+		active:    active{tasks: make(map[string]context.CancelCauseFunc)},
+		interrupt: make(chan struct{}),
+		slots:     make(chan struct{}, cfg.Concurrency),
 	}
 	for range cfg.Concurrency {
 		w.slots <- struct{}{}
@@ -75,13 +78,23 @@ func (w *Worker) Config() Config { return w.cfg }
 
 // Run ensures the streams and consumer, consumes until ctx is done, then
 // drains: it stops pulling, waits up to DrainTimeout for held tasks, then
-// cancels the rest and hands them back (Nak) at once for another worker. It
-// returns nil after a clean stop, or an error when it could not bind at
-// start. Run may be called once.
+// cancels the rest and hands them back (Nak) at once for another worker.
+// Interrupt cuts the drain short. Every container the worker started is
+// removed before Run returns. It returns nil after a clean stop, or an
+// error when it could not bind at start. Run may be called once.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errors.New("worker: Run called twice")
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-w.interrupt:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	if err := w.bind(ctx); err != nil {
 		return err
 	}
@@ -107,11 +120,22 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn("drain timeout: cancelling held tasks and handing them back", "held", w.held())
 		stopTasks(ErrShutdown)
 		<-drained
+	case <-w.interrupt:
+		w.log.Warn("interrupted: cancelling held tasks and handing them back", "held", w.held())
+		stopTasks(ErrShutdown)
+		<-drained
 	}
 	w.bound.Store(false)
 	w.log.Info("worker stopped")
 	return nil
 }
+
+// Interrupt stops the worker without waiting for its tasks: Run stops
+// pulling, cancels every held task, hands it back (Nak) at once for another
+// worker, removes its container and returns. It is the second stage of a
+// stop, after cancelling Run's context started a drain; calling it again,
+// or before Run, is harmless.
+func (w *Worker) Interrupt() { w.interOnce.Do(func() { close(w.interrupt) }) }
 
 // held returns how many tasks the worker holds.
 func (w *Worker) held() int { return w.cfg.Concurrency - len(w.slots) }

@@ -8,8 +8,9 @@
 // working system.
 //
 // SIGTERM or SIGINT stops pulling, waits up to --drain-timeout for running
-// tasks, hands what is left back to the queue and exits; a second signal
-// exits at once.
+// tasks, hands what is left back to the queue and exits. A second signal
+// cuts the wait short: running tasks are cancelled and handed back at once,
+// their containers removed, and NATS closed, within seconds.
 package main
 
 import (
@@ -23,19 +24,21 @@ import (
 )
 
 func main() {
-	ctx, cancel := context.WithCancel(context.Background())
+	drain, startDrain := context.WithCancel(context.Background())
+	abort, startAbort := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		fmt.Fprintf(os.Stderr, "worker: %v: draining (send it again to exit at once)\n", s)
-		cancel()
+		fmt.Fprintf(os.Stderr, "worker: %v: draining (send it again to hand running tasks back now)\n", s)
+		startDrain()
 		s = <-sigs
-		fmt.Fprintf(os.Stderr, "worker: second %v: exiting now\n", s)
-		os.Exit(130)
+		fmt.Fprintf(os.Stderr, "worker: second %v: cancelling running tasks and handing them back\n", s)
+		startAbort()
 	}()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	cancel()
+	err := run(drain, abort, os.Args[1:], os.Stdout, os.Stderr)
+	startDrain()
+	startAbort()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}

@@ -20,8 +20,10 @@ import (
 )
 
 // run is the whole worker: it returns when ctx is cancelled and draining is
-// done, or on a startup error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// done, or on a startup error. Cancelling abort as well (a second signal)
+// ends the drain at once: running tasks are handed back, their containers
+// removed.
+func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -87,18 +89,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer stop()
 	}
+	stopAbort := context.AfterFunc(abort, w.Interrupt)
+	defer stopAbort()
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
-	// Close NATS cleanly: everything published is flushed to the server.
+	closeNATS(nc, abort, logger)
+	return nil
+}
+
+// closeNATS closes nc cleanly: everything published is flushed to the
+// server, within 10 seconds, or 2 once abort is cancelled.
+func closeNATS(nc *nats.Conn, abort context.Context, logger *slog.Logger) {
+	within := 10 * time.Second
+	if abort.Err() != nil {
+		within = 2 * time.Second
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := nc.Drain(); err != nil {
 		logger.Warn("drain nats connection", "err", err)
+		nc.Close()
+		return
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !nc.IsClosed() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-closed:
+	case <-time.After(within):
+		logger.Warn("nats connection did not drain in time; closing it", "within", within)
+		nc.Close()
 	}
-	return nil
 }
 
 func newLogger(o *options, w io.Writer) (*slog.Logger, error) {

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 func TestHelpExplainsFlagsAndEnv(t *testing.T) {
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, io.Discard, &stderr)
+	err := run(context.Background(), context.Background(), []string{"--help"}, io.Discard, &stderr)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run --help: %v", err)
 	}
@@ -69,7 +69,7 @@ func TestZeroConfigRunsATask(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--embedded-listen", listen, "--data-dir", t.TempDir(), "--metrics-addr", "127.0.0.1:0", "--worker-id", "zero-config"}, &stdout, &stderr)
+		done <- run(ctx, context.Background(), []string{"--embedded-listen", listen, "--data-dir", t.TempDir(), "--metrics-addr", "127.0.0.1:0", "--worker-id", "zero-config"}, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -31,6 +31,7 @@ type cookie struct {
 	d     *Driver
 	task  driver.ContainerTask
 	id    string
+	name  string
 	stdin bool
 
 	runMu sync.Mutex
@@ -232,7 +233,10 @@ func (c *cookie) Close() error {
 	if c.removed {
 		return nil
 	}
-	if err := c.d.removeQuietly(c.id); err != nil {
+	err := c.d.removeQuietly(c.id)
+	// Removed, or left to the reconciler.
+	c.d.rec.release(c.name)
+	if err != nil {
 		return fmt.Errorf("task %s: %w", c.task.Id(), err)
 	}
 	c.removed = true

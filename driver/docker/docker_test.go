@@ -118,6 +118,9 @@ func newDriver(t testing.TB, cfg driver.Config, opts Options) *Driver {
 	if opts.DockerConfigDir == "" {
 		opts.DockerConfigDir = t.TempDir() // no credentials unless asked
 	}
+	if opts.ReconcileInterval == 0 {
+		opts.ReconcileInterval = -1 // tests share a worker id
+	}
 	d, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -35,16 +35,12 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/jetrun/jetrun/driver"
@@ -58,8 +54,9 @@ const (
 
 // Default values applied by New.
 const (
-	DefaultPullTimeout    = 15 * time.Minute
-	DefaultCleanupTimeout = 30 * time.Second
+	DefaultPullTimeout       = 15 * time.Minute
+	DefaultCleanupTimeout    = 30 * time.Second
+	DefaultReconcileInterval = time.Minute
 )
 
 // Options are the per-process settings of a Driver; how containers run
@@ -75,6 +72,11 @@ type Options struct {
 	// CleanupTimeout bounds removing a container and killing a task.
 	// Default 30 seconds.
 	CleanupTimeout time.Duration
+	// ReconcileInterval is how often the driver removes containers
+	// labelled with WorkerID that no cookie of it holds: left by an earlier
+	// run of this worker id, or whose removal failed. Default 1 minute;
+	// negative disables it. Worker ids must be unique in a fleet.
+	ReconcileInterval time.Duration
 	// Allow is checked again by Prepare, just before the container is
 	// created: images and host volumes outside it are refused
 	// (ErrImageNotAllowed, ErrVolumeNotAllowed). The zero value allows any
@@ -103,6 +105,7 @@ type Driver struct {
 	pullCount   atomic.Int64   // downloads started, for tests and logs
 
 	oom oomEvents
+	rec reconciler
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -123,6 +126,9 @@ func New(cfg driver.Config, opts Options) (*Driver, error) {
 	}
 	if opts.CleanupTimeout <= 0 {
 		opts.CleanupTimeout = DefaultCleanupTimeout
+	}
+	if opts.ReconcileInterval == 0 {
+		opts.ReconcileInterval = DefaultReconcileInterval
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -145,6 +151,7 @@ func New(cfg driver.Config, opts Options) (*Driver, error) {
 		pullCancels: make(map[string]context.CancelFunc),
 	}
 	d.oom.d = d
+	d.rec.start(d)
 	return d, nil
 }
 
@@ -162,6 +169,7 @@ func (d *Driver) Close() error {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
+	d.rec.close()
 	d.oom.stop()
 	return d.cli.Close()
 }
@@ -189,39 +197,6 @@ func (d *Driver) ready(ctx context.Context) error {
 func (d *Driver) IsAlive(ctx context.Context) bool {
 	_, err := d.cli.Ping(ctx)
 	return err == nil
-}
-
-// RemoveWorkerContainers force-removes every container (running or not)
-// labelled jetrun.worker=workerID, with its anonymous volumes, and returns
-// how many it removed. A worker calls it at start to clean up after a crash.
-func (d *Driver) RemoveWorkerContainers(ctx context.Context, workerID string) (int, error) {
-	if workerID == "" {
-		return 0, errors.New("remove worker containers: empty worker id")
-	}
-	if err := d.ready(ctx); err != nil {
-		return 0, err
-	}
-	list, err := d.cli.ContainerList(ctx, container.ListOptions{
-		All:     true,
-		Filters: filters.NewArgs(filters.Arg("label", LabelWorker+"="+workerID)),
-	})
-	if err != nil {
-		return 0, classify(fmt.Errorf("list containers of worker %q: %w", workerID, err))
-	}
-	removed := 0
-	var errs []error
-	for _, c := range list {
-		err := d.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		switch {
-		case err == nil:
-			removed++
-			d.logger.Info("removed leftover container", "container", shortID(c.ID), "task", c.Labels[LabelTask])
-		case cerrdefs.IsNotFound(err):
-		default:
-			errs = append(errs, fmt.Errorf("remove container %s: %w", shortID(c.ID), err))
-		}
-	}
-	return removed, errors.Join(errs...)
 }
 
 func shortID(id string) string {

@@ -48,17 +48,19 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	}
 
 	name := containerName(task.Id())
+	d.rec.hold(name)
 	resp, err := d.cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, name)
 	if err != nil {
 		// The daemon may have created it before ctx ended: remove by name.
 		d.removeQuietly(name)
+		d.rec.release(name)
 		return nil, classify(fmt.Errorf("task %s: create container: %w", task.Id(), err))
 	}
 	for _, w := range resp.Warnings {
 		d.logger.Warn("container created with a warning", "task", task.Id(), "warning", w)
 	}
 	d.logger.Debug("container created", "task", task.Id(), "container", shortID(resp.ID), "image", task.Image())
-	return &cookie{d: d, task: task, id: resp.ID, stdin: cfg.OpenStdin}, nil
+	return &cookie{d: d, task: task, id: resp.ID, name: name, stdin: cfg.OpenStdin}, nil
 }
 
 // containerConfig translates the task and the driver's runtime settings
