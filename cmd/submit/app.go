@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/internal/natsconn"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -130,8 +129,8 @@ func (g *globals) check() error {
 	if g.natsURL == "" {
 		return errors.New("--nats: empty server URL")
 	}
-	if err := nats.CustomInboxPrefix(g.inboxPrefix)(&nats.Options{}); err != nil {
-		return fmt.Errorf("--inbox-prefix %q: want a subject prefix without wildcards or a trailing dot, e.g. _INBOX_submitter", g.inboxPrefix)
+	if err := natsconn.ValidInboxPrefix(g.inboxPrefix); err != nil {
+		return fmt.Errorf("--inbox-prefix %w", err)
 	}
 	return nil
 }
@@ -139,92 +138,26 @@ func (g *globals) check() error {
 // connect dials the NATS server and returns a client on the connection.
 // The caller closes the connection.
 func (g *globals) connect(ctx context.Context, opts ...client.Option) (*nats.Conn, *client.Client, error) {
-	nopts := []nats.Option{
-		nats.Name("jetrun-submit"),
-		nats.Timeout(connectTimeout),
-		// Ride out a server restart while following a long task.
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.CustomInboxPrefix(g.inboxPrefix),
-	}
-	if g.creds != "" {
-		if _, err := os.Stat(g.creds); err != nil {
-			return nil, nil, fmt.Errorf("--creds: %w", err)
-		}
-		nopts = append(nopts, nats.UserCredentials(g.creds))
-	}
-	type dialed struct {
-		nc  *nats.Conn
-		err error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		nc, err := nats.Connect(g.natsURL, nopts...)
-		ch <- dialed{nc, err}
-	}()
-	var d dialed
-	select {
-	case d = <-ch:
-	case <-ctx.Done():
-		go func() {
-			if d := <-ch; d.nc != nil {
-				d.nc.Close()
-			}
-		}()
-		return nil, nil, fmt.Errorf("connect to %s: %w", redactURLs(g.natsURL), context.Cause(ctx))
-	}
-	if d.err != nil {
-		hint := "is nats-server, or a worker with its embedded server, running there? set --nats or " + envNATSURL
-		if errors.Is(d.err, nats.ErrAuthorization) || errors.Is(d.err, nats.ErrAuthExpired) || errors.Is(d.err, nats.ErrAuthRevoked) {
-			hint = "check --creds"
-		}
-		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (%s)", redactURLs(g.natsURL), d.err, hint)
-	}
-	if err := g.checkReplies(ctx, d.nc); err != nil {
-		d.nc.Close()
+	nc, err := natsconn.Connect(ctx, natsconn.Config{
+		URL:         g.natsURL,
+		Name:        "jetrun-submit",
+		Creds:       g.creds,
+		InboxPrefix: g.inboxPrefix,
+		DialTimeout: connectTimeout,
+		Flags: natsconn.Flags{
+			URL: "--nats or " + envNATSURL, Creds: "--creds",
+			Inbox: "--inbox-prefix or " + envInboxPrefix, Role: "submitter",
+		},
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(d.nc, append([]client.Option{client.WithPrefix(g.prefix)}, opts...)...)
+	c, err := client.New(nc, append([]client.Option{client.WithPrefix(g.prefix)}, opts...)...)
 	if err != nil {
-		d.nc.Close()
+		nc.Close()
 		return nil, nil, err
 	}
-	return d.nc, c, nil
-}
-
-// checkReplies proves the server lets nc receive replies under
-// --inbox-prefix: a user whose permissions allow another prefix (nats.conf
-// gives each role its own) would otherwise only see its requests time out.
-func (g *globals) checkReplies(ctx context.Context, nc *nats.Conn) error {
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return fmt.Errorf("subscribe to a reply inbox: %w", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	// The server answers the flush after it has refused the subscription,
-	// so a refusal is known when the flush returns.
-	fctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		return fmt.Errorf("nats at %s: %w", redactURLs(g.natsURL), err)
-	}
-	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), inbox) {
-		return fmt.Errorf("nats refuses this user replies under %s.>: set --inbox-prefix or %s to the prefix its permissions allow (_INBOX_submitter with nats.conf): %w",
-			g.inboxPrefix, envInboxPrefix, err)
-	}
-	return nil
-}
-
-// redactURLs hides passwords in a comma-separated list of server URLs.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
+	return nc, c, nil
 }
 
 // explain replaces the errors a user can act on with what to do; the

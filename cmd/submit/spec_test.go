@@ -282,10 +282,3 @@ func TestOutputWriterAttempts(t *testing.T) {
 		t.Errorf("lost = %d after a gap of 4, want 4", o.lost)
 	}
 }
-
-func TestRedactURLs(t *testing.T) {
-	got := redactURLs("nats://u:secret@h1:4222,nats://h2:4222")
-	if strings.Contains(got, "secret") || !strings.Contains(got, "h2:4222") {
-		t.Errorf("redactURLs = %q", got)
-	}
-}
