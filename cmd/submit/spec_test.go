@@ -282,3 +282,19 @@ func TestOutputWriterAttempts(t *testing.T) {
 		t.Errorf("lost = %d after a gap of 4, want 4", o.lost)
 	}
 }
+
+func TestReadSpecBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	big := "image: busybox\nlabels:\n" + strings.Repeat("  k: v\n", maxSpecBytes/7+1)
+	if err := os.WriteFile(path, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func() (*spec, error){
+		"file":  func() (*spec, error) { return readSpec(path, nil) },
+		"stdin": func() (*spec, error) { return readSpec("-", strings.NewReader(big)) },
+	} {
+		if _, err := read(); err == nil || !strings.Contains(err.Error(), "larger than 1MiB") {
+			t.Errorf("%s: %v; want an error saying the spec is larger than 1MiB", name, err)
+		}
+	}
+}
