@@ -18,18 +18,6 @@ import (
 	"github.com/jetrun/jetrun/messages"
 )
 
-// Exit codes of submit itself; `run` otherwise exits with the task's.
-const (
-	exitOK = 0
-	// exitError: a command other than run failed.
-	exitError = 1
-	// exitUsage: bad flags or arguments.
-	exitUsage = 2
-	// exitNotRun: run could not submit the task (no server, no task
-	// stream, an invalid spec), as docker run's 125.
-	exitNotRun = 125
-)
-
 // connectTimeout bounds dialing the NATS server.
 const connectTimeout = 5 * time.Second
 
@@ -42,6 +30,21 @@ type ioStreams struct {
 	// stdinTTY: stdin is a terminal, so -i says how to end the input.
 	stdinTTY  bool
 	lookupEnv func(string) (string, bool)
+}
+
+// runner is one command: Run parses the arguments after the command name
+// and does the work.
+type runner interface {
+	Run(ctx context.Context, args []string) error
+}
+
+// commands makes each command on the process's streams and the global
+// flags parsed so far.
+var commands = map[string]func(ioStreams, *globals) runner{
+	"run":    func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
+	"logs":   func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
+	"status": func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
+	"cancel": func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -59,9 +62,10 @@ Run 'submit COMMAND --help' for a command's flags.
 Global flags (also accepted after COMMAND):
 `
 
-// run is the whole program: it parses args (without the program name),
-// runs the command and returns the exit code. ctx ending is an interrupt.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run is the whole program: it parses args (without the program name) and
+// runs the command. ctx ending is an interrupt. exitStatus turns the error
+// into the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	s := ioStreams{stdin: stdin, stdout: stdout, stderr: &lockedWriter{w: stderr}, lookupEnv: os.LookupEnv}
 	if f, ok := stderr.(*os.File); ok {
 		s.stderrTTY = term.IsTerminal(int(f.Fd()))
@@ -69,10 +73,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f, ok := stdin.(*os.File); ok {
 		s.stdinTTY = term.IsTerminal(int(f.Fd()))
 	}
-	return s.main(ctx, args)
+	return s.run(ctx, args)
 }
 
-func (s ioStreams) main(ctx context.Context, args []string) int {
+// run parses the global flags before the command name and runs the
+// command; its errors name the command.
+func (s ioStreams) run(ctx context.Context, args []string) error {
 	g := &globals{natsURL: defaultURL(s.lookupEnv), prefix: messages.DefaultPrefix, inboxPrefix: inboxPrefixFromEnv(s.lookupEnv)}
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
 	fs.SetOutput(s.stderr)
@@ -81,44 +87,30 @@ func (s ioStreams) main(ctx context.Context, args []string) int {
 		fmt.Fprint(w, topUsage)
 		printFlags(w, fs, nil)
 	}
-	if code, done := parse(fs, args, s.stdout, help); done {
-		return code
+	if err := parse(fs, args, s.stdout, help); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		help(s.stderr)
-		return exitUsage
+		return &codeError{code: exitUsage}
 	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	switch cmd {
-	case "run":
-		return s.cmdRun(ctx, g, rest)
-	case "logs":
-		return s.cmdLogs(ctx, g, rest)
-	case "status":
-		return s.cmdStatus(ctx, g, rest)
-	case "cancel":
-		return s.cmdCancel(ctx, g, rest)
-	case "help":
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	if name == "help" {
 		if len(rest) == 0 {
 			help(s.stdout)
-			return exitOK
+			return nil
 		}
-		return s.main(ctx, []string{rest[0], "--help"})
+		return s.run(ctx, []string{rest[0], "--help"})
 	}
-	fmt.Fprintf(s.stderr, "submit: unknown command %q (want run, logs, status or cancel; see submit --help)\n", cmd)
-	return exitUsage
-}
-
-// usageError reports a wrong argument the flag package cannot see.
-func (s ioStreams) usageError(cmd string, format string, a ...any) int {
-	fmt.Fprintf(s.stderr, "submit %s: %s (see submit %s --help)\n", cmd, fmt.Sprintf(format, a...), cmd)
-	return exitUsage
-}
-
-// fail prints err and returns code.
-func (s ioStreams) fail(cmd string, code int, err error) int {
-	fmt.Fprintf(s.stderr, "submit %s: %v\n", cmd, err)
-	return code
+	mk, ok := commands[name]
+	if !ok {
+		return &cmdError{err: &codeError{code: exitUsage,
+			err: fmt.Errorf("unknown command %q (want run, logs, status or cancel; see submit --help)", name)}}
+	}
+	if err := mk(s, g).Run(ctx, rest); err != nil {
+		return &cmdError{cmd: name, err: err}
+	}
+	return nil
 }
 
 // check validates the global flags.
@@ -159,29 +151,6 @@ func (g *globals) connect(ctx context.Context, opts ...client.Option) (*nats.Con
 	}
 	return nc, c, nil
 }
-
-// explain replaces the errors a user can act on with what to do; the
-// original stays in the chain for errors.Is.
-func explain(err error, prefix string) error {
-	switch {
-	case errors.Is(err, client.ErrNoTaskStream):
-		return &hintError{fmt.Sprintf("no task stream %s for prefix %q: is a worker running? (workers create the streams; check --prefix and --nats)",
-			messages.TasksStream, prefix), err}
-	case errors.Is(err, client.ErrNoEventStream):
-		return &hintError{fmt.Sprintf("no event stream %s for prefix %q: is a worker running? (workers create the streams; check --prefix and --nats)",
-			messages.EventsStream, prefix), err}
-	}
-	return err
-}
-
-// hintError shows msg in place of err, which it wraps.
-type hintError struct {
-	msg string
-	err error
-}
-
-func (e *hintError) Error() string { return e.msg }
-func (e *hintError) Unwrap() error { return e.err }
 
 // lockedWriter serialises writes from the output and status goroutines.
 type lockedWriter struct {
