@@ -17,9 +17,9 @@ import (
 	"github.com/jetrun/jetrun/messages"
 )
 
-// maxSpecBytes bounds a task spec file. A task's input is at most 1 MiB
-// on the wire, so a spec near that size is a mistake or belongs in
-// --input; decoding far larger YAML costs minutes of CPU.
+// maxSpecBytes bounds a task spec file, read before it is decoded, so
+// decoding stays cheap. A task's input is at most 1 MiB on the wire: a
+// large input belongs in --input, not in the spec.
 const maxSpecBytes = 1 << 20
 
 // spec is a task spec file (-f), YAML or JSON (JSON is YAML). Its keys
