@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/natsconn"
 	"github.com/jetrun/jetrun/internal/testimage"
 	"github.com/jetrun/jetrun/worker"
 )
@@ -228,22 +229,9 @@ func (h *harness) startNATS() (*natsEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats store: %w", err)
 	}
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "jetrun-bench",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoLog:      true,
-		NoSigs:     true,
-	})
+	srv, err := natsconn.Embedded{Name: "jetrun-bench", Listen: "127.0.0.1:0", StoreDir: dir}.Start()
 	if err != nil {
-		return nil, fmt.Errorf("nats server: %w", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, errors.New("nats server not ready within 10s")
+		return nil, err
 	}
 	return &natsEnv{srv: srv, dir: dir}, nil
 }
@@ -267,7 +255,7 @@ func (h *harness) startNATSConns(names ...string) (*natsEnv, []*nats.Conn, error
 // connect dials the server over loopback TCP, as a separate process would;
 // close closes the connection.
 func (e *natsEnv) connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(e.srv.ClientURL(), nats.Name(name), nats.MaxReconnects(-1))
+	nc, err := natsconn.Connect(context.Background(), natsconn.Config{URL: e.srv.ClientURL(), Name: name})
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", name, err)
 	}

@@ -37,6 +37,15 @@
 // reports that task's publish error. WatchResults sees results as they are
 // published; Flush waits for every pending publish.
 //
+// Following a task to its end with its complete output, as submit run
+// does: Handle.Follow delivers status, samples and output to callbacks
+// (output replayed from JETRUN_EVENTS when the reply prefix lies under
+// P.events, so a slow reader loses none) and returns the result.
+//
+// Every event and result read for task X, live or stored, must carry id X:
+// one that carries another id is skipped (and counted by
+// Handle.Mismatched), never delivered or returned as X's.
+//
 // After the fact, by id, from JETRUN_EVENTS: Status (latest status or
 // result), Logs (replay, optionally follow until the result), and Cancel.
 //
@@ -46,5 +55,10 @@
 // ErrNoEventStream, ErrNotFound, ErrClosed. A task that fails is not an
 // error: it is a *messages.Result whose Status says how it ended.
 //
-// The client never creates streams: workers own them.
+// Who owns what: the client owns the producer's side of the protocol
+// (publishing tasks and cancels, reading events and results) over a
+// connection the caller dials and closes (cmd/submit dials with
+// internal/natsconn); the wire types, subjects and validation are package
+// messages'; the streams are the workers', and the client never creates
+// them.
 package client

@@ -41,6 +41,11 @@ var (
 	// is not under it).
 	ErrClosed = errors.New("handle closed")
 
+	// ErrOutputIncomplete means the task's result was known but its
+	// replayed output had not reached it within FollowOptions.OutputGrace:
+	// the rest can still be replayed with Client.Logs.
+	ErrOutputIncomplete = errors.New("output still arriving after the result")
+
 	// ErrInvalidOption is wrapped by every error New returns for a bad
 	// option.
 	ErrInvalidOption = errors.New("invalid client option")

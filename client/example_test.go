@@ -132,6 +132,45 @@ func Example_eventDriven() {
 	// resize-3: error (exit 3)
 }
 
+// Following a task to its end, as submit run does: its status and its
+// complete output as they come (replayed from JETRUN_EVENTS, so a slow
+// writer loses nothing), then its result.
+func ExampleHandle_Follow() {
+	nc, stop := startJetrun()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, _ := client.New(nc)
+	h, err := c.Submit(ctx, &messages.Task{ID: "example-follow", Image: "busybox", Cmd: []string{"echo", "building", ";", "echoerr", "warning: old cache", ";", "exit", "2"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer h.Close()
+	ran := false
+	f, err := h.Follow(ctx, client.FollowOptions{
+		// OnStatus and OnLog may run at once: only OnLog prints.
+		OnStatus: func(s *messages.Status) { ran = ran || s.State == messages.StateRunning },
+		OnLog: func(l *messages.Log) error {
+			_, err := fmt.Printf("%s: %s", l.Stream, l.Data)
+			return err
+		},
+	})
+	if err != nil {
+		fmt.Println(err) // no result: ctx ended, or the connection closed
+		return
+	}
+	if f.OutputErr != nil || f.Lost > 0 {
+		fmt.Println("output incomplete:", f.OutputErr, f.Lost)
+	}
+	fmt.Println("ran:", ran, "result:", f.Result.Status, "exit code", f.Result.ExitCode)
+	// Output:
+	// stdout: building
+	// stderr: warning: old cache
+	// ran: true result: error exit code 2
+}
+
 // Cancelling a task that runs too long.
 func ExampleHandle_Cancel() {
 	nc, stop := startJetrun()

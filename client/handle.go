@@ -51,11 +51,15 @@ type Handle struct {
 	sub    *nats.Subscription
 	// stopWatch ends watch and any check it is making.
 	stopWatch context.CancelFunc
+	// foreignSeq is the stream sequence of the last stored result of
+	// another task that watch skipped.
+	foreignSeq uint64
 
-	events  chan Event
-	done    chan struct{} // closed once the result (or why there is none) is known
-	closing chan struct{} // closed by Close
-	dropped atomic.Uint64
+	events     chan Event
+	done       chan struct{} // closed once the result (or why there is none) is known
+	closing    chan struct{} // closed by Close
+	dropped    atomic.Uint64
+	mismatched atomic.Uint64
 
 	mu           sync.Mutex
 	result       *messages.Result
@@ -97,6 +101,13 @@ func (h *Handle) Events() <-chan Event { return h.events }
 // Dropped returns how many events were dropped because the Events buffer
 // was full, or could not be decoded.
 func (h *Handle) Dropped() uint64 { return h.dropped.Load() }
+
+// Mismatched returns how many events and results read for this task
+// carried another task's id: they were skipped, never delivered or
+// returned as this task's. Only a publisher that may write on the task's
+// reply subjects (another task whose reply prefix names them, a
+// misconfigured worker) produces them.
+func (h *Handle) Mismatched() uint64 { return h.mismatched.Load() }
 
 // Done returns a channel closed once Result will return without waiting.
 func (h *Handle) Done() <-chan struct{} { return h.done }
@@ -207,20 +218,31 @@ func (h *Handle) onMsg(m *nats.Msg) {
 	}
 	var ev Event
 	var err error
+	var id string
 	switch kind {
 	case "result":
 		res, err := messages.DecodeResult(m.Data)
 		if err != nil {
-			err = fmt.Errorf("result of task %s: %w", h.id, err)
+			h.finish(nil, fmt.Errorf("result of task %s: %w", h.id, err))
+			return
 		}
-		h.finish(res, err)
+		if h.foreign(res.ID, m.Subject) {
+			return
+		}
+		h.finish(res, nil)
 		return
 	case "status":
-		ev.Status, err = messages.DecodeStatus(m.Data)
+		if ev.Status, err = messages.DecodeStatus(m.Data); err == nil {
+			id = ev.Status.ID
+		}
 	case "log":
-		ev.Log, err = messages.DecodeLog(m.Data)
+		if ev.Log, err = messages.DecodeLog(m.Data); err == nil {
+			id = ev.Log.ID
+		}
 	case "stat":
-		ev.Stat, err = messages.DecodeStat(m.Data)
+		if ev.Stat, err = messages.DecodeStat(m.Data); err == nil {
+			id = ev.Stat.ID
+		}
 	default:
 		return
 	}
@@ -229,7 +251,21 @@ func (h *Handle) onMsg(m *nats.Msg) {
 		h.c.opts.logger.Warn("undecodable event dropped", "task", h.id, "subject", m.Subject, "err", err)
 		return
 	}
+	if h.foreign(id, m.Subject) {
+		return
+	}
 	h.deliver(ev)
+}
+
+// foreign reports whether id, read on subject, is another task's, and
+// counts it.
+func (h *Handle) foreign(id, subject string) bool {
+	if id == h.id {
+		return false
+	}
+	h.mismatched.Add(1)
+	h.c.opts.logger.Warn("event of another task skipped", "task", h.id, "subject", subject, "id", id)
+	return true
 }
 
 func (h *Handle) deliver(ev Event) {
@@ -299,7 +335,16 @@ func (h *Handle) checkStored(ctx context.Context) {
 	}
 	res, err := messages.DecodeResult(m.Data)
 	if err != nil {
-		err = fmt.Errorf("result of task %s: %w", h.id, err)
+		h.finish(nil, fmt.Errorf("result of task %s: %w", h.id, err))
+		return
 	}
-	h.finish(res, err)
+	if res.ID != h.id {
+		// Read again at every check: counted once.
+		if m.Sequence != h.foreignSeq {
+			h.foreignSeq = m.Sequence
+			h.foreign(res.ID, m.Subject)
+		}
+		return
+	}
+	h.finish(res, nil)
 }

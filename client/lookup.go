@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,8 @@ func (s TaskStatus) Done() bool { return s.Result != nil }
 // custom reply prefix (their events go to P.events.<id>). It returns
 // ErrNotFound when nothing is stored for id (not picked up yet, never
 // submitted, or expired) and ErrNoEventStream when the stream is missing.
+// A stored event that carries another task's id is not id's: it is
+// skipped, as if nothing were stored.
 // The stream stores an event a moment after live subscribers (a Handle)
 // see it: to read a result that must be stored, follow Logs to its end.
 func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
@@ -43,6 +46,9 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 		if st.Result, err = messages.DecodeResult(m.Data); err != nil {
 			return st, fmt.Errorf("status of task %s: %w", id, err)
 		}
+		if c.foreign(id, st.Result.ID, m.Subject) {
+			st.Result = nil
+		}
 	}
 	m, err = c.lastEvent(ctx, messages.StatusSubject(reply))
 	if err != nil {
@@ -52,11 +58,24 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 		if st.Status, err = messages.DecodeStatus(m.Data); err != nil {
 			return st, fmt.Errorf("status of task %s: %w", id, err)
 		}
+		if c.foreign(id, st.Status.ID, m.Subject) {
+			st.Status = nil
+		}
 	}
 	if st.Status == nil && st.Result == nil {
 		return st, fmt.Errorf("status of task %s: %w", id, ErrNotFound)
 	}
 	return st, nil
+}
+
+// foreign reports whether got, the id of an event read on subject for
+// task want, is another task's, and says so in the log.
+func (c *Client) foreign(want, got, subject string) bool {
+	if got == want {
+		return false
+	}
+	c.opts.logger.Warn("event of another task skipped", "task", want, "subject", subject, "id", got)
+	return true
 }
 
 // Logs replays the output of task id from JETRUN_EVENTS, calling fn for
@@ -67,13 +86,20 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 // returns when the result is stored, or when fn returns an error (that
 // error), or ctx ends (ctx's error). A task with no stored output is not an
 // error: fn is not called. It knows tasks submitted without a custom reply
-// prefix.
+// prefix. Chunks and results that carry another task's id are skipped.
 func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(*messages.Log) error) error {
+	_, err := c.replay(ctx, id, follow, fn)
+	return err
+}
+
+// replay is Logs, also returning how many events of another task it
+// skipped.
+func (c *Client) replay(ctx context.Context, id string, follow bool, fn func(*messages.Log) error) (skipped uint64, err error) {
 	if err := messages.CheckID(id); err != nil {
-		return fmt.Errorf("logs: %w", err)
+		return 0, fmt.Errorf("logs: %w", err)
 	}
 	if _, err := c.eventStream(ctx); err != nil {
-		return fmt.Errorf("logs of task %s: %w", id, err)
+		return 0, fmt.Errorf("logs of task %s: %w", id, err)
 	}
 	reply := c.subj.Events(id)
 	logSubj, resultSubj := messages.LogSubject(reply), messages.ResultSubject(reply)
@@ -82,36 +108,43 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(*mess
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("logs of task %s: consumer: %w", id, err)
+		return 0, fmt.Errorf("logs of task %s: consumer: %w", id, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return fmt.Errorf("logs of task %s: consumer: %w", id, err)
+		return 0, fmt.Errorf("logs of task %s: consumer: %w", id, err)
 	}
 	defer it.Stop()
 	if info := cons.CachedInfo(); !follow && info != nil && info.NumPending == 0 {
-		return nil
+		return 0, nil
 	}
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("logs of task %s: %w", id, context.Cause(ctx))
+				return skipped, fmt.Errorf("logs of task %s: %w", id, context.Cause(ctx))
 			}
-			return fmt.Errorf("logs of task %s: %w", id, err)
+			return skipped, fmt.Errorf("logs of task %s: %w", id, err)
 		}
 		if m.Subject() == resultSubj {
-			return nil
-		}
-		l, err := messages.DecodeLog(m.Data())
-		if err != nil {
+			res, err := messages.DecodeResult(m.Data())
+			if err != nil {
+				return skipped, fmt.Errorf("logs of task %s: %w", id, err)
+			}
+			if !c.foreign(id, res.ID, m.Subject()) {
+				return skipped, nil
+			}
+			skipped++
+		} else if l, err := messages.DecodeLog(m.Data()); err != nil {
 			c.opts.logger.Warn("undecodable log chunk skipped", "task", id, "err", err)
+		} else if c.foreign(id, l.ID, m.Subject()) {
+			skipped++
 		} else if err := fn(l); err != nil {
-			return err
+			return skipped, err
 		}
 		if !follow {
 			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
-				return nil
+				return skipped, nil
 			}
 		}
 	}
@@ -124,12 +157,18 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(*mess
 // runs on one goroutine, in arrival order. Delivery is live and at most
 // once: results published while disconnected, or beyond NATS's pending
 // limits for a fn that falls far behind (512k results or 64 MiB), are not
-// seen; Status still finds them.
+// seen; Status still finds them. A result whose id is not the one its
+// subject names is skipped.
 func (c *Client) WatchResults(fn func(*messages.Result)) (stop func() error, err error) {
 	sub, err := c.nc.Subscribe(c.subj.Prefix+".events.*.result", func(m *nats.Msg) {
 		res, err := messages.DecodeResult(m.Data)
 		if err != nil {
 			c.opts.logger.Warn("undecodable result skipped", "subject", m.Subject, "err", err)
+			return
+		}
+		// P.events.<id>.result carries task <id>'s result only.
+		id := strings.TrimSuffix(strings.TrimPrefix(m.Subject, c.subj.Prefix+".events."), ".result")
+		if c.foreign(id, res.ID, m.Subject) {
 			return
 		}
 		fn(res)

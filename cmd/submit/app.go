@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,19 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/internal/natsconn"
 	"github.com/jetrun/jetrun/messages"
-)
-
-// Exit codes of submit itself; `run` otherwise exits with the task's.
-const (
-	exitOK = 0
-	// exitError: a command other than run failed.
-	exitError = 1
-	// exitUsage: bad flags or arguments.
-	exitUsage = 2
-	// exitNotRun: run could not submit the task (no server, no task
-	// stream, an invalid spec), as docker run's 125.
-	exitNotRun = 125
 )
 
 // connectTimeout bounds dialing the NATS server.
@@ -43,6 +30,21 @@ type ioStreams struct {
 	// stdinTTY: stdin is a terminal, so -i says how to end the input.
 	stdinTTY  bool
 	lookupEnv func(string) (string, bool)
+}
+
+// runner is one command: Run parses the arguments after the command name
+// and does the work.
+type runner interface {
+	Run(ctx context.Context, args []string) error
+}
+
+// commands makes each command on the process's streams and the global
+// flags parsed so far.
+var commands = map[string]func(ioStreams, *globals) runner{
+	"run":    func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
+	"logs":   func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
+	"status": func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
+	"cancel": func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -60,9 +62,10 @@ Run 'submit COMMAND --help' for a command's flags.
 Global flags (also accepted after COMMAND):
 `
 
-// run is the whole program: it parses args (without the program name),
-// runs the command and returns the exit code. ctx ending is an interrupt.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run is the whole program: it parses args (without the program name) and
+// runs the command. ctx ending is an interrupt. exitStatus turns the error
+// into the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	s := ioStreams{stdin: stdin, stdout: stdout, stderr: &lockedWriter{w: stderr}, lookupEnv: os.LookupEnv}
 	if f, ok := stderr.(*os.File); ok {
 		s.stderrTTY = term.IsTerminal(int(f.Fd()))
@@ -70,10 +73,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f, ok := stdin.(*os.File); ok {
 		s.stdinTTY = term.IsTerminal(int(f.Fd()))
 	}
-	return s.main(ctx, args)
+	return s.run(ctx, args)
 }
 
-func (s ioStreams) main(ctx context.Context, args []string) int {
+// run parses the global flags before the command name and runs the
+// command; its errors name the command.
+func (s ioStreams) run(ctx context.Context, args []string) error {
 	g := &globals{natsURL: defaultURL(s.lookupEnv), prefix: messages.DefaultPrefix, inboxPrefix: inboxPrefixFromEnv(s.lookupEnv)}
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
 	fs.SetOutput(s.stderr)
@@ -82,44 +87,30 @@ func (s ioStreams) main(ctx context.Context, args []string) int {
 		fmt.Fprint(w, topUsage)
 		printFlags(w, fs, nil)
 	}
-	if code, done := parse(fs, args, s.stdout, help); done {
-		return code
+	if err := parse(fs, args, s.stdout, help); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		help(s.stderr)
-		return exitUsage
+		return &codeError{code: exitUsage}
 	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	switch cmd {
-	case "run":
-		return s.cmdRun(ctx, g, rest)
-	case "logs":
-		return s.cmdLogs(ctx, g, rest)
-	case "status":
-		return s.cmdStatus(ctx, g, rest)
-	case "cancel":
-		return s.cmdCancel(ctx, g, rest)
-	case "help":
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	if name == "help" {
 		if len(rest) == 0 {
 			help(s.stdout)
-			return exitOK
+			return nil
 		}
-		return s.main(ctx, []string{rest[0], "--help"})
+		return s.run(ctx, []string{rest[0], "--help"})
 	}
-	fmt.Fprintf(s.stderr, "submit: unknown command %q (want run, logs, status or cancel; see submit --help)\n", cmd)
-	return exitUsage
-}
-
-// usageError reports a wrong argument the flag package cannot see.
-func (s ioStreams) usageError(cmd string, format string, a ...any) int {
-	fmt.Fprintf(s.stderr, "submit %s: %s (see submit %s --help)\n", cmd, fmt.Sprintf(format, a...), cmd)
-	return exitUsage
-}
-
-// fail prints err and returns code.
-func (s ioStreams) fail(cmd string, code int, err error) int {
-	fmt.Fprintf(s.stderr, "submit %s: %v\n", cmd, err)
-	return code
+	mk, ok := commands[name]
+	if !ok {
+		return &cmdError{err: &codeError{code: exitUsage,
+			err: fmt.Errorf("unknown command %q (want run, logs, status or cancel; see submit --help)", name)}}
+	}
+	if err := mk(s, g).Run(ctx, rest); err != nil {
+		return &cmdError{cmd: name, err: err}
+	}
+	return nil
 }
 
 // check validates the global flags.
@@ -130,8 +121,8 @@ func (g *globals) check() error {
 	if g.natsURL == "" {
 		return errors.New("--nats: empty server URL")
 	}
-	if err := nats.CustomInboxPrefix(g.inboxPrefix)(&nats.Options{}); err != nil {
-		return fmt.Errorf("--inbox-prefix %q: want a subject prefix without wildcards or a trailing dot, e.g. _INBOX_submitter", g.inboxPrefix)
+	if err := natsconn.ValidInboxPrefix(g.inboxPrefix); err != nil {
+		return fmt.Errorf("--inbox-prefix %w", err)
 	}
 	return nil
 }
@@ -139,116 +130,27 @@ func (g *globals) check() error {
 // connect dials the NATS server and returns a client on the connection.
 // The caller closes the connection.
 func (g *globals) connect(ctx context.Context, opts ...client.Option) (*nats.Conn, *client.Client, error) {
-	nopts := []nats.Option{
-		nats.Name("jetrun-submit"),
-		nats.Timeout(connectTimeout),
-		// Ride out a server restart while following a long task.
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.CustomInboxPrefix(g.inboxPrefix),
-	}
-	if g.creds != "" {
-		if _, err := os.Stat(g.creds); err != nil {
-			return nil, nil, fmt.Errorf("--creds: %w", err)
-		}
-		nopts = append(nopts, nats.UserCredentials(g.creds))
-	}
-	type dialed struct {
-		nc  *nats.Conn
-		err error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		nc, err := nats.Connect(g.natsURL, nopts...)
-		ch <- dialed{nc, err}
-	}()
-	var d dialed
-	select {
-	case d = <-ch:
-	case <-ctx.Done():
-		go func() {
-			if d := <-ch; d.nc != nil {
-				d.nc.Close()
-			}
-		}()
-		return nil, nil, fmt.Errorf("connect to %s: %w", redactURLs(g.natsURL), context.Cause(ctx))
-	}
-	if d.err != nil {
-		hint := "is nats-server, or a worker with its embedded server, running there? set --nats or " + envNATSURL
-		if errors.Is(d.err, nats.ErrAuthorization) || errors.Is(d.err, nats.ErrAuthExpired) || errors.Is(d.err, nats.ErrAuthRevoked) {
-			hint = "check --creds"
-		}
-		return nil, nil, fmt.Errorf("cannot reach NATS at %s: %w (%s)", redactURLs(g.natsURL), d.err, hint)
-	}
-	if err := g.checkReplies(ctx, d.nc); err != nil {
-		d.nc.Close()
+	nc, err := natsconn.Connect(ctx, natsconn.Config{
+		URL:         g.natsURL,
+		Name:        "jetrun-submit",
+		Creds:       g.creds,
+		InboxPrefix: g.inboxPrefix,
+		DialTimeout: connectTimeout,
+		Flags: natsconn.Flags{
+			URL: "--nats or " + envNATSURL, Creds: "--creds",
+			Inbox: "--inbox-prefix or " + envInboxPrefix, Role: "submitter",
+		},
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(d.nc, append([]client.Option{client.WithPrefix(g.prefix)}, opts...)...)
+	c, err := client.New(nc, append([]client.Option{client.WithPrefix(g.prefix)}, opts...)...)
 	if err != nil {
-		d.nc.Close()
+		nc.Close()
 		return nil, nil, err
 	}
-	return d.nc, c, nil
+	return nc, c, nil
 }
-
-// checkReplies proves the server lets nc receive replies under
-// --inbox-prefix: a user whose permissions allow another prefix (nats.conf
-// gives each role its own) would otherwise only see its requests time out.
-func (g *globals) checkReplies(ctx context.Context, nc *nats.Conn) error {
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return fmt.Errorf("subscribe to a reply inbox: %w", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	// The server answers the flush after it has refused the subscription,
-	// so a refusal is known when the flush returns.
-	fctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		return fmt.Errorf("nats at %s: %w", redactURLs(g.natsURL), err)
-	}
-	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), inbox) {
-		return fmt.Errorf("nats refuses this user replies under %s.>: set --inbox-prefix or %s to the prefix its permissions allow (_INBOX_submitter with nats.conf): %w",
-			g.inboxPrefix, envInboxPrefix, err)
-	}
-	return nil
-}
-
-// redactURLs hides passwords in a comma-separated list of server URLs.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-// explain replaces the errors a user can act on with what to do; the
-// original stays in the chain for errors.Is.
-func explain(err error, prefix string) error {
-	switch {
-	case errors.Is(err, client.ErrNoTaskStream):
-		return &hintError{fmt.Sprintf("no task stream %s for prefix %q: is a worker running? (workers create the streams; check --prefix and --nats)",
-			messages.TasksStream, prefix), err}
-	case errors.Is(err, client.ErrNoEventStream):
-		return &hintError{fmt.Sprintf("no event stream %s for prefix %q: is a worker running? (workers create the streams; check --prefix and --nats)",
-			messages.EventsStream, prefix), err}
-	}
-	return err
-}
-
-// hintError shows msg in place of err, which it wraps.
-type hintError struct {
-	msg string
-	err error
-}
-
-func (e *hintError) Error() string { return e.msg }
-func (e *hintError) Unwrap() error { return e.err }
 
 // lockedWriter serialises writes from the output and status goroutines.
 type lockedWriter struct {

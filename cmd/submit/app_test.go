@@ -39,7 +39,7 @@ func submitIn(ctx context.Context, t *testing.T, srv *server.Server, stdin strin
 	var stdout, stderr testproc.Buffer
 	s := ioStreams{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr,
 		lookupEnv: func(string) (string, bool) { return "", false }}
-	code := s.main(ctx, append([]string{"--nats", srv.ClientURL()}, args...))
+	code := exitStatus(s.run(ctx, append([]string{"--nats", srv.ClientURL()}, args...)), s.stderr)
 	r := result{code, stdout.String(), stderr.String()}
 	t.Logf("submit %q: exit %d\nstdout: %q\nstderr: %q", args, r.code, r.stdout, r.stderr)
 	return r
@@ -226,7 +226,7 @@ func TestNoServer(t *testing.T) {
 			}
 			return "", false
 		}}
-	code := s.main(t.Context(), []string{"run", "img"})
+	code := exitStatus(s.run(t.Context(), []string{"run", "img"}), s.stderr)
 	if code != exitNotRun || !strings.Contains(stderr.String(), "cannot reach NATS at nats://127.0.0.1:1") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
@@ -236,7 +236,7 @@ func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"help"}, {"run", "--help"}, {"help", "logs"}, {"status", "-h"}, {"cancel", "--help"}} {
 		var stdout, stderr testproc.Buffer
 		s := ioStreams{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, lookupEnv: os.LookupEnv}
-		if code := s.main(t.Context(), args); code != 0 || !strings.Contains(stdout.String(), "Usage: submit") {
+		if code := exitStatus(s.run(t.Context(), args), s.stderr); code != 0 || !strings.Contains(stdout.String(), "Usage: submit") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
 		}
 	}

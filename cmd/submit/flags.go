@@ -166,19 +166,19 @@ func printFlags(w io.Writer, fs *flag.FlagSet, short map[string]string) {
 	})
 }
 
-// parse parses a subcommand's flags; done reports that the command must
-// return code at once: help was asked for (printed on stdout), or the flags
-// were wrong (the flag package said why on stderr).
-func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help func(io.Writer)) (code int, done bool) {
+// parse parses a command's flags. It returns flag.ErrHelp once help,
+// asked for, is printed on stdout, and a usage error once the flag package
+// has said on stderr what is wrong.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help func(io.Writer)) error {
 	fs.Usage = func() {}
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		help(stdout)
-		return exitOK, true
+		return flag.ErrHelp
 	case err != nil:
 		fmt.Fprintf(fs.Output(), "see '%s --help'\n", fs.Name())
-		return exitUsage, true
+		return &codeError{code: exitUsage}
 	}
-	return exitOK, false
+	return nil
 }

@@ -32,7 +32,7 @@ func TestInboxPrefix(t *testing.T) {
 		var stdout, stderr testproc.Buffer
 		s := ioStreams{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
 			lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
-		code := s.main(t.Context(), append([]string{"--nats", url}, args...))
+		code := exitStatus(s.run(t.Context(), append([]string{"--nats", url}, args...)), s.stderr)
 		r := result{code, stdout.String(), stderr.String()}
 		t.Logf("submit %q: exit %d\nstdout: %q\nstderr: %q", args, r.code, r.stdout, r.stderr)
 		return r

@@ -15,9 +15,6 @@ type outputWriter struct {
 	stdout, stderr io.Writer
 	st             *statusLine
 	attempt        int
-	// next is the Seq expected next and lost counts the chunks skipped,
-	// for the live-subscription path where chunks can be dropped.
-	next, lost uint64
 }
 
 // write prints one chunk on the stream it came from. A chunk from a later
@@ -36,17 +33,6 @@ func (o *outputWriter) write(l *messages.Log) error {
 	}
 	_, err := w.Write(l.Data)
 	return err
-}
-
-// check counts the chunks missing before l.
-func (o *outputWriter) check(l *messages.Log) {
-	if l.Attempt > o.attempt {
-		o.next = 0
-	}
-	if l.Seq > o.next {
-		o.lost += l.Seq - o.next
-	}
-	o.next = l.Seq + 1
 }
 
 // statusLine prints status on stderr: progress only when on (stderr is a

@@ -11,15 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"gopkg.in/yaml.v3"
 
-	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/messages"
 )
 
-// maxSpecBytes bounds a task spec file: a task is at most a few MiB on the
-// wire (input is capped at 1 MiB), so anything much larger is a mistake.
-const maxSpecBytes = 4 << 20
+// maxSpecBytes bounds a task spec file, read before it is decoded, so
+// decoding stays cheap. A task's input is at most 1 MiB on the wire: a
+// large input belongs in --input, not in the spec.
+const maxSpecBytes = 1 << 20
 
 // spec is a task spec file (-f), YAML or JSON (JSON is YAML). Its keys
 // follow the wire protocol's, in the units a person writes: a timeout is
@@ -58,7 +59,7 @@ func readSpec(path string, stdin io.Reader) (*spec, error) {
 		return nil, fmt.Errorf("task spec %s: %w", path, err)
 	}
 	if len(data) > maxSpecBytes {
-		return nil, fmt.Errorf("task spec %s: larger than %d bytes", path, maxSpecBytes)
+		return nil, fmt.Errorf("task spec %s: larger than %s, the most a spec file may be (give a large input with --input FILE)", path, units.BytesSize(maxSpecBytes))
 	}
 	s, err := parseSpec(data)
 	if err != nil {
@@ -156,16 +157,19 @@ func (m *memoryValue) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// parseMemory reads a size the way Docker does (binary multiples).
+// parseMemory reads a size the way Docker does (binary multiples: M is
+// MiB), or a number of bytes.
 func parseMemory(s string) (int64, error) {
-	var m driver.Memory
-	if err := m.UnmarshalText([]byte(s)); err != nil {
-		return 0, err
+	n, err := units.RAMInBytes(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("memory: %q is not a size (want e.g. 128M, 1.5G, 512KiB)", s)
 	}
-	if m > messages.MaxMemoryBytes {
-		return 0, fmt.Errorf("memory %q: above the most a task may ask for, %s", s, driver.Memory(messages.MaxMemoryBytes))
+	// RAMInBytes converts a float to int64: sizes beyond its range come
+	// back negative or saturated.
+	if n < 0 || n == math.MaxInt64 || n > messages.MaxMemoryBytes {
+		return 0, fmt.Errorf("memory %q: above the most a task may ask for, %s", s, units.BytesSize(messages.MaxMemoryBytes))
 	}
-	return int64(m), nil
+	return n, nil
 }
 
 // cpusValue is a CPU limit as a number of CPUs (0.5, 2).

@@ -8,9 +8,8 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/natsconn"
 	"github.com/jetrun/jetrun/messages"
 	"github.com/jetrun/jetrun/worker"
 )
@@ -188,8 +187,8 @@ Flags:
 // checkInboxPrefix refuses what nats.CustomInboxPrefix would refuse at
 // connect time (empty, a wildcard, a trailing dot), as a flag error.
 func checkInboxPrefix(p string) error {
-	if err := nats.CustomInboxPrefix(p)(&nats.Options{}); err != nil {
-		return fmt.Errorf("--inbox-prefix %q: want a subject prefix without wildcards or a trailing dot, e.g. _INBOX_worker", p)
+	if err := natsconn.ValidInboxPrefix(p); err != nil {
+		return fmt.Errorf("--inbox-prefix %w", err)
 	}
 	return nil
 }

@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetrun/jetrun/driver/docker"
+	"github.com/jetrun/jetrun/internal/natsconn"
 	"github.com/jetrun/jetrun/worker"
 )
 
@@ -50,10 +48,20 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
-	var opts []nats.Option
-	url := o.natsURL
-	if url == "" {
-		srv, err := startEmbedded(o, logger)
+	cfg := natsconn.Config{
+		URL: o.natsURL, Name: "jetrun-worker " + o.cfg.WorkerID, Logger: logger,
+		Creds: o.creds, NKey: o.nkey, TLSCert: o.tlsCert, TLSKey: o.tlsKey, TLSCA: o.tlsCA,
+		InboxPrefix: o.inboxPrefix,
+		Flags: natsconn.Flags{
+			URL: "--nats or " + envName("nats"), Creds: "--creds", NKey: "--nkey",
+			Inbox: "--inbox-prefix or " + envName("inbox-prefix"), Role: "worker",
+		},
+	}
+	if o.natsURL == "" {
+		srv, err := natsconn.Embedded{Name: "jetrun-" + o.cfg.WorkerID, Listen: o.embeddedListen, StoreDir: o.dataDir, Logger: logger}.Start()
+		if errors.Is(err, natsconn.ErrInvalidConfig) {
+			return usageError{fmt.Errorf("--embedded-listen: %w", err)}
+		}
 		if err != nil {
 			return err
 		}
@@ -61,22 +69,17 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 			srv.Shutdown()
 			srv.WaitForShutdown()
 		}()
-		opts = append(opts, nats.InProcessServer(srv))
-		url = srv.ClientURL()
+		cfg = natsconn.Config{Server: srv, Name: cfg.Name, Logger: logger}
 		fmt.Fprintf(stdout, "embedded NATS server with JetStream listening on %s (state in %s)\n", srv.ClientURL(), o.dataDir)
-	} else if opts, err = connectOptions(o); err != nil {
+	}
+	nc, err := natsconn.Connect(ctx, cfg)
+	if errors.Is(err, natsconn.ErrInvalidConfig) {
 		return usageError{err}
 	}
-	nc, err := connect(ctx, url, o.cfg.WorkerID, logger, opts)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if o.natsURL != "" {
-		if err := checkReplies(nc, o.inboxPrefix); err != nil {
-			return err
-		}
-	}
 
 	w, err := worker.New(nc, drv, o.cfg, logger)
 	if err != nil {
@@ -130,137 +133,6 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, hopts)), nil
 	}
 	return slog.New(slog.NewTextHandler(w, hopts)), nil
-}
-
-// startEmbedded starts a JetStream nats-server in this process.
-func startEmbedded(o *options, logger *slog.Logger) (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(o.embeddedListen)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--embedded-listen %q: %w", o.embeddedListen, err)}
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, usageError{fmt.Errorf("--embedded-listen %q: bad port", o.embeddedListen)}
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "jetrun-" + o.cfg.WorkerID,
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   o.dataDir,
-		NoSigs:     true,
-		NoLog:      true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats server: %w", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("embedded nats server: not ready on %s within 10s (is the port taken?)", o.embeddedListen)
-	}
-	logger.Info("embedded nats server started", "url", srv.ClientURL(), "data_dir", o.dataDir)
-	return srv, nil
-}
-
-// connectOptions turns the inbox prefix, credential and TLS flags into NATS
-// options for an external server.
-func connectOptions(o *options) ([]nats.Option, error) {
-	opts := []nats.Option{nats.CustomInboxPrefix(o.inboxPrefix)}
-	if o.creds != "" && o.nkey != "" {
-		return nil, errors.New("--creds and --nkey are exclusive")
-	}
-	if o.creds != "" {
-		opts = append(opts, nats.UserCredentials(o.creds))
-	}
-	if o.nkey != "" {
-		opt, err := nats.NkeyOptionFromSeed(o.nkey)
-		if err != nil {
-			return nil, fmt.Errorf("--nkey: %w", err)
-		}
-		opts = append(opts, opt)
-	}
-	if o.tlsCA != "" {
-		opts = append(opts, nats.RootCAs(o.tlsCA))
-	}
-	if o.tlsCert != "" {
-		opts = append(opts, nats.ClientCert(o.tlsCert, o.tlsKey))
-	}
-	return opts, nil
-}
-
-// connect dials NATS, reconnecting for ever once connected, and logs
-// connection changes.
-func connect(ctx context.Context, url, id string, logger *slog.Logger, extra []nats.Option) (*nats.Conn, error) {
-	opts := append([]nats.Option{
-		nats.Name("jetrun-worker " + id),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			logger.Warn("nats async error", "subject", subject, "err", err)
-		}),
-	}, extra...)
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", redact(url), err)
-	}
-	if ctx.Err() != nil {
-		nc.Close()
-		return nil, context.Cause(ctx)
-	}
-	logger.Info("connected to nats", "url", nc.ConnectedUrlRedacted())
-	return nc, nil
-}
-
-// checkReplies proves the server lets nc receive replies under prefix: a
-// user whose permissions allow another inbox prefix (nats.conf gives each
-// role its own) would otherwise only see every JetStream call time out.
-func checkReplies(nc *nats.Conn, prefix string) error {
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return fmt.Errorf("subscribe to a reply inbox: %w", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	// The server answers the flush after it has refused the subscription,
-	// so a refusal is known when the flush returns.
-	if err := nc.FlushTimeout(10 * time.Second); err != nil {
-		return fmt.Errorf("nats flush: %w", err)
-	}
-	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), inbox) {
-		return fmt.Errorf("nats refuses this user replies under %s.>: set --inbox-prefix (%s) to the prefix its permissions allow, _INBOX_worker with nats.conf: %w",
-			prefix, envName("inbox-prefix"), err)
-	}
-	return nil
-}
-
-// redact hides passwords in URLs for error messages.
-func redact(url string) string {
-	var out []string
-	for _, u := range strings.Split(url, ",") {
-		if at := strings.LastIndex(u, "@"); at >= 0 {
-			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
-				u = u[:scheme+3] + "***" + u[at:]
-			}
-		}
-		out = append(out, u)
-	}
-	return strings.Join(out, ",")
 }
 
 // serveMetrics serves h on addr until the returned func is called.

@@ -7,14 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -155,51 +153,5 @@ func TestInboxPrefixFlag(t *testing.T) {
 		if _, err := parseFlags([]string{"--inbox-prefix", bad}, io.Discard); !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "--inbox-prefix") {
 			t.Errorf("--inbox-prefix %q: %v; want a usage error naming the flag", bad, err)
 		}
-	}
-}
-
-// TestInboxPrefixAgainstPermissions connects as a NATS user that may only
-// receive replies under _INBOX_worker, as nats.conf's worker: with that
-// prefix JetStream calls work; with the default one the worker says which
-// flag to set instead of timing out on its first JetStream call.
-func TestInboxPrefixAgainstPermissions(t *testing.T) {
-	srv := natstest.StartWith(t, &server.Options{Users: []*server.User{{
-		Username: "worker", Password: "pw",
-		Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: []string{"$JS.API.>"}},
-			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX_worker.>"}},
-		},
-	}}})
-	url := strings.Replace(srv.ClientURL(), "nats://", "nats://worker:pw@", 1)
-	logger := slog.New(slog.DiscardHandler)
-	dial := func(prefix string) *nats.Conn {
-		t.Helper()
-		opts, err := connectOptions(&options{inboxPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := connect(t.Context(), url, "w1", logger, opts)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-
-	nc := dial("_INBOX_worker")
-	if err := checkReplies(nc, "_INBOX_worker"); err != nil {
-		t.Fatalf("allowed prefix: %v", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.AccountInfo(t.Context()); err != nil {
-		t.Fatalf("JetStream call with the allowed prefix: %v", err)
-	}
-
-	err = checkReplies(dial("_INBOX"), "_INBOX")
-	if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), "--inbox-prefix") || !strings.Contains(err.Error(), "JETRUN_INBOX_PREFIX") {
-		t.Fatalf("default prefix: %v; want a permission violation naming --inbox-prefix and JETRUN_INBOX_PREFIX", err)
 	}
 }

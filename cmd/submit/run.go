@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -56,11 +57,17 @@ type runOptions struct {
 	cpus      int64
 }
 
-func (s ioStreams) cmdRun(ctx context.Context, g *globals, args []string) int {
-	o := runOptions{labels: labelFlag{}, queue: messages.DefaultQueue}
-	fs := flag.NewFlagSet("submit run", flag.ContinueOnError)
-	fs.SetOutput(s.stderr)
+// runCmd is submit run: submit a task, follow it, exit with its code.
+type runCmd struct {
+	*command
+	o runOptions
+}
+
+func newRunCmd(s ioStreams, g *globals) *runCmd {
+	c := &runCmd{o: runOptions{labels: labelFlag{}, queue: messages.DefaultQueue}}
 	short := map[string]string{"env": "e", "workdir": "w", "volume": "v", "file": "f", "interactive": "i"}
+	c.command = newCommand(s, g, "run", "submit run [flags] IMAGE [-- CMD [ARGS...]]", runAbout, short)
+	o, fs := &c.o, c.fs
 	fs.StringVar(&o.specFile, "file", "", "task spec `FILE` (YAML or JSON; - reads stdin); flags override it")
 	fs.StringVar(&o.specFile, "f", "", "")
 	fs.Var(&o.env, "env", "set an environment variable: `NAME=VALUE`, or NAME to pass on submit's own (repeatable)")
@@ -84,60 +91,65 @@ func (s ioStreams) cmdRun(ctx context.Context, g *globals, args []string) int {
 	fs.StringVar(&o.reply, "reply", "", "publish the task's events under `SUBJECT` instead of PREFIX.events.ID (logs and status cannot find them)")
 	fs.BoolVar(&o.detach, "detach", false, "print the task id once the task is stored, and exit")
 	fs.BoolVar(&o.verbose, "verbose", false, "show status (queued, pulling, running, result) on stderr even when it is not a terminal")
-	g.register(fs)
-	help := usageFunc(fs, "submit run [flags] IMAGE [-- CMD [ARGS...]]", runAbout, short)
 	o.env.lookup = s.lookupEnv
-	if code, done := parse(fs, args, s.stdout, help); done {
-		return code
+	return c
+}
+
+// Run submits the task and follows it to its result. Errors before the
+// task is stored are notRun (125); the task's own exit code comes as a
+// *taskExitError.
+func (c *runCmd) Run(ctx context.Context, args []string) error {
+	if err := c.parse(args); err != nil {
+		return err
 	}
-	set := setFlags(fs)
-	t, err := s.buildTask(&o, fs, args, set)
+	o := &c.o
+	t, err := c.buildTask(o, c.fs, args, setFlags(c.fs))
 	if err != nil {
-		return s.fail("run", exitNotRun, err)
+		return notRun(err)
 	}
-	if err := g.check(); err != nil {
-		return s.fail("run", exitNotRun, err)
+	if err := c.g.check(); err != nil {
+		return notRun(err)
 	}
 	if err := messages.ValidQueue(o.queue); err != nil {
-		return s.fail("run", exitNotRun, fmt.Errorf("--queue: %w", err))
+		return notRun(fmt.Errorf("--queue: %w", err))
 	}
-	if err := messages.NewSubjects(g.prefix).ValidateTask(t); err != nil {
-		return s.fail("run", exitNotRun, err)
+	if err := messages.NewSubjects(c.g.prefix).ValidateTask(t); err != nil {
+		return notRun(err)
 	}
 
-	nc, c, err := g.connect(ctx, client.WithQueue(o.queue), client.WithEventBuffer(1024))
+	nc, cl, err := c.g.connect(ctx, client.WithQueue(o.queue), client.WithEventBuffer(1024))
 	if err != nil {
-		return s.fail("run", exitNotRun, err)
+		return notRun(err)
 	}
 	defer nc.Close()
-	st := &statusLine{w: s.stderr, on: o.verbose || s.stderrTTY}
+	st := &statusLine{w: c.stderr, on: o.verbose || c.stderrTTY}
 
-	h, err := c.Submit(ctx, t)
+	h, err := cl.Submit(ctx, t)
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(s.stderr, "submit run: interrupted before task %s was acknowledged; it may still run: submit cancel %s\n", t.ID, t.ID)
-			return 130
+			return &codeError{code: exitInterrupted,
+				err: fmt.Errorf("interrupted before task %s was acknowledged; it may still run: submit cancel %s", t.ID, t.ID)}
 		}
-		return s.fail("run", exitNotRun, explain(err, g.prefix))
+		return notRun(explain(err, c.g.prefix))
 	}
 	defer h.Close()
 	ack := h.Ack()
 	if o.detach {
 		h.Close()
-		fmt.Fprintln(s.stdout, t.ID)
+		fmt.Fprintln(c.stdout, t.ID)
 		if ack.Duplicate {
-			fmt.Fprintf(s.stderr, "submit run: task %s was already submitted within the duplicate window: this submit was discarded, the first one runs\n", t.ID)
+			fmt.Fprintf(c.stderr, "submit run: task %s was already submitted within the duplicate window: this submit was discarded, the first one runs\n", t.ID)
 		} else {
 			st.printf("task %s stored (%s #%d)", t.ID, ack.Stream, ack.Sequence)
 		}
-		return exitOK
+		return nil
 	}
 	if ack.Duplicate {
-		fmt.Fprintf(s.stderr, "submit run: task %s was already submitted within the duplicate window: following the first submission\n", t.ID)
+		fmt.Fprintf(c.stderr, "submit run: task %s was already submitted within the duplicate window: following the first submission\n", t.ID)
 	} else {
 		st.printf("task %s queued on %s (%s #%d)", t.ID, o.queue, ack.Stream, ack.Sequence)
 	}
-	return s.follow(ctx, c, h, t, st)
+	return c.follow(ctx, h, st)
 }
 
 // buildTask makes the task from the spec file, the flags and the
@@ -272,94 +284,75 @@ func setVolume(vols [][]string, v []string) [][]string {
 // newID returns a random task id: 26 characters of base32, 130 bits.
 func newID() string { return strings.ToLower(rand.Text()) }
 
-// follow prints the task's output and status until its result, and
-// returns the exit code. ctx ending cancels the task.
-func (s ioStreams) follow(ctx context.Context, c *client.Client, h *client.Handle, t *messages.Task, st *statusLine) int {
-	// Output outlives an interrupt: it keeps flowing while the task is
-	// being cancelled.
-	outCtx, stopOutput := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOutput()
-	out := &outputWriter{stdout: s.stdout, stderr: s.stderr, st: st}
-	stored := t.Reply == ""
-	if stored {
-		// Replaying needs JETRUN_EVENTS; without it (a worker still
-		// starting, a stream deleted) the live events are all there is.
-		sctx, cancel := context.WithTimeout(outCtx, lookupTimeout)
-		_, err := c.Status(sctx, t.ID)
-		cancel()
-		if errors.Is(err, client.ErrNoEventStream) {
-			st.always("no event stream %s: output is shown live only and cannot be replayed", messages.EventsStream)
-			stored = false
-		}
-	}
-	outDone := make(chan error, 1)
-	if stored {
-		// Replayed from JETRUN_EVENTS with flow control: nothing is lost
-		// to a slow stdout, and it ends at the result.
-		go func() { outDone <- c.Logs(outCtx, t.ID, true, out.write) }()
-	}
-	evDone := make(chan struct{})
-	go func() {
-		defer close(evDone)
-		for ev := range h.Events() {
-			switch {
-			case ev.Status != nil:
-				st.status(ev.Status)
-			case ev.Log != nil && !stored:
-				out.check(ev.Log)
-				_ = out.write(ev.Log)
-			}
-		}
-	}()
+// errNoCancelResult: the cancel sent on Ctrl-C brought no result in time.
+var errNoCancelResult = errors.New("no result after the cancel")
 
-	interrupted := false
-	select {
-	case <-h.Done():
-	case <-ctx.Done():
-		interrupted = true
-		fmt.Fprintf(s.stderr, "submit run: cancelling task %s (interrupt again to exit at once)\n", t.ID)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
+// follow prints the task's output and status until its result. ctx ending
+// cancels the task; following goes on, output included, until the
+// cancelled result or cancelWait.
+func (c *runCmd) follow(ctx context.Context, h *client.Handle, st *statusLine) error {
+	id := h.ID()
+	fctx, stopFollow := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopFollow(nil)
+	var interrupted atomic.Bool
+	followed, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-followed:
+			return
+		case <-ctx.Done():
+		}
+		interrupted.Store(true)
+		fmt.Fprintf(c.stderr, "submit run: cancelling task %s (interrupt again to exit at once)\n", id)
+		cctx, cancel := context.WithTimeout(fctx, cancelWait)
 		defer cancel()
 		if err := h.Cancel(cctx, "interrupted (submit run)"); err != nil {
-			fmt.Fprintf(s.stderr, "submit run: cancel task %s: %v\n", t.ID, err)
+			fmt.Fprintf(c.stderr, "submit run: cancel task %s: %v\n", id, err)
 		}
 		select {
-		case <-h.Done():
+		case <-followed:
 		case <-cctx.Done():
-			fmt.Fprintf(s.stderr, "submit run: no result for task %s within %v; it may still be running (submit status %s)\n", t.ID, cancelWait, t.ID)
-			return 130
+			stopFollow(errNoCancelResult)
 		}
+	}()
+	out := &outputWriter{stdout: c.stdout, stderr: c.stderr, st: st}
+	f, err := h.Follow(fctx, client.FollowOptions{
+		OnStatus: st.status,
+		OnLog:    out.write,
+		OnNoReplay: func(error) {
+			st.always("no event stream %s: output is shown live only and cannot be replayed", messages.EventsStream)
+		},
+		OutputGrace: outputGrace,
+	})
+	close(followed)
+	<-watched
+	switch {
+	case errors.Is(err, errNoCancelResult):
+		return &codeError{code: exitInterrupted,
+			err: fmt.Errorf("no result for task %s within %v; it may still be running (submit status %s)", id, cancelWait, id)}
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return fmt.Errorf("%w (the connection to NATS was lost; the task may still run: submit status %s)", err, id)
+	case err != nil:
+		return err
 	}
-	res, err := h.Result(context.WithoutCancel(ctx))
-	if err != nil {
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			err = fmt.Errorf("%w (the connection to NATS was lost; the task may still run: submit status %s)", err, t.ID)
-		}
-		return s.fail("run", exitError, err)
+	switch {
+	case errors.Is(f.OutputErr, client.ErrOutputIncomplete):
+		fmt.Fprintf(c.stderr, "submit run: output of task %s still arriving after its result; replay it: submit logs %s\n", id, id)
+	case f.OutputErr != nil && f.Replayed:
+		fmt.Fprintf(c.stderr, "submit run: output of task %s: %v (replay it: submit logs %s)\n", id, f.OutputErr, id)
+	case f.OutputErr != nil:
+		fmt.Fprintf(c.stderr, "submit run: output of task %s: %v\n", id, f.OutputErr)
 	}
-	// Let the output still in flight reach the terminal.
-	if stored {
-		select {
-		case err := <-outDone:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				fmt.Fprintf(s.stderr, "submit run: output of task %s: %v (replay it: submit logs %s)\n", t.ID, err, t.ID)
-			}
-		case <-time.After(outputGrace):
-			stopOutput()
-			<-outDone
-			fmt.Fprintf(s.stderr, "submit run: output of task %s still arriving after its result; replay it: submit logs %s\n", t.ID, t.ID)
-		}
+	if f.Lost > 0 {
+		fmt.Fprintf(c.stderr, "submit run: %d events of task %s were lost (stdout too slow); its output is incomplete\n", f.Lost, id)
 	}
-	h.Close()
-	<-evDone
-	if !stored {
-		if lost := out.lost + h.Dropped(); lost > 0 {
-			fmt.Fprintf(s.stderr, "submit run: %d events of task %s were lost (stdout too slow); its output is incomplete\n", lost, t.ID)
-		}
+	code := exitCode(f.Result)
+	st.result(f.Result, interrupted.Load())
+	if code != exitOK {
+		return &taskExitError{id: id, code: code}
 	}
-	code := exitCode(res)
-	st.result(res, interrupted)
-	return code
+	return nil
 }
 
 // exitCode maps a result to submit's exit code.
