@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -160,14 +159,14 @@ func (c *Client) replay(ctx context.Context, id string, follow bool, fn func(*me
 // seen; Status still finds them. A result whose id is not the one its
 // subject names is skipped.
 func (c *Client) WatchResults(fn func(*messages.Result)) (stop func() error, err error) {
-	sub, err := c.nc.Subscribe(c.subj.Prefix+".events.*.result", func(m *nats.Msg) {
+	sub, err := c.nc.Subscribe(c.subj.AllResults(), func(m *nats.Msg) {
 		res, err := messages.DecodeResult(m.Data)
 		if err != nil {
 			c.opts.logger.Warn("undecodable result skipped", "subject", m.Subject, "err", err)
 			return
 		}
 		// P.events.<id>.result carries task <id>'s result only.
-		id := strings.TrimSuffix(strings.TrimPrefix(m.Subject, c.subj.Prefix+".events."), ".result")
+		id, _ := c.subj.ResultTask(m.Subject)
 		if c.foreign(id, res.ID, m.Subject) {
 			return
 		}

@@ -82,6 +82,23 @@ func (s Subjects) Reply(t *Task) string {
 	return s.Events(t.ID)
 }
 
+// AllResults is P.events.*.result, the stored results of every task.
+func (s Subjects) AllResults() string { return s.Prefix + ".events.*.result" }
+
+// ResultTask is the task id that subject P.events.<id>.result is the
+// result of, and whether subject is one.
+func (s Subjects) ResultTask(subject string) (id string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, s.Prefix+".events.")
+	if !ok {
+		return "", false
+	}
+	id, ok = strings.CutSuffix(rest, ".result")
+	if !ok || !ValidID(id) {
+		return "", false
+	}
+	return id, true
+}
+
 // Events is P.events.<id>, the default reply prefix of task id.
 func (s Subjects) Events(id string) string { return s.Prefix + ".events." + id }
 

@@ -135,6 +135,7 @@ func TestSubjects(t *testing.T) {
 		ResultMsgID("t1"):                           "t1.result",
 		TaskMsgID("t1"):                             "t1",
 		ConsumerName("gpu"):                         "jetrun-gpu",
+		s.AllResults():                              "jetrun.events.*.result",
 		NewSubjects("acme.jr").Task("q"):            "acme.jr.tasks.q",
 	} {
 		if got != want {
@@ -196,6 +197,23 @@ func TestValidateTaskReplyUnderReservedSubjects(t *testing.T) {
 	}
 	if err := s.ValidateTask(&Task{}); err == nil {
 		t.Error("ValidateTask skipped Validate")
+	}
+}
+
+func TestResultTask(t *testing.T) {
+	s := NewSubjects("")
+	for subject, want := range map[string]string{
+		"jetrun.events.t1.result":   "t1",
+		"jetrun.events.t1.status":   "",
+		"jetrun.events.a.b.result":  "",
+		"other.events.t1.result":    "",
+		"jetrun.events..result":     "",
+		"jetrun.events.t1.result.x": "",
+	} {
+		id, ok := s.ResultTask(subject)
+		if id != want || ok != (want != "") {
+			t.Errorf("ResultTask(%q) = %q, %v; want %q", subject, id, ok, want)
+		}
 	}
 }
 
