@@ -1,6 +1,14 @@
 // Package messages holds jetrun's wire types: the contract between
 // producers, workers and the submit CLI, as specified in docs/protocol.md.
 //
+// It owns every rule of the protocol, so that no other package writes one
+// again: subject, stream and consumer names (Subjects, TasksStream,
+// ConsumerName), the message-id scheme (TaskMsgID, ResultMsgID), which reply
+// prefixes are stored (Subjects.Stored), and the validation of ids, queues,
+// prefixes and reply prefixes (CheckID, ValidQueue, ValidPrefix,
+// Subjects.ValidReply, Subjects.Check). It imports nothing of the runtime:
+// image references are parsed by the leaf package imageref.
+//
 // Every payload is a MessagePack map with string keys. Decoders ignore keys
 // they do not know, and an absent key means the zero value. Durations are
 // integers in milliseconds, times the MessagePack timestamp extension (type

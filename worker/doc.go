@@ -9,16 +9,25 @@
 // with InProgress at a fraction of AckWait, so a task longer than AckWait
 // still runs exactly once.
 //
-// For each task it decodes and validates the spec, applies the worker's
-// policy (image and volume allow-lists, memory and timeout limits), honours a
-// cancel stored before the task was picked up, prepares the container with
-// bounded, jittered retries for transient errors, runs it under a context
-// whose cause tells a cancel request from a worker shutdown, and publishes
-// exactly one Result per task id (with JetStream's deduplication, and a check
-// for an existing result before a redelivered task runs again) before it
-// acknowledges the task. A task refused or undecodable is terminated, never
-// retried; a task interrupted by shutdown is handed back at once for another
-// worker.
+// Each delivery goes admit → execute → outcome → settle, each step in one
+// place. Admission (admit.go) decodes the spec, validates it with the
+// protocol's rules from package messages, applies the worker's Policy
+// (image and volume allow-lists, maxima) and resolves every limit, so that
+// nothing after it decides about the task again. Execution (task.go)
+// honours a cancel stored before the task was picked up, prepares the
+// container with bounded, jittered retries for transient errors, runs it
+// under a context whose cause tells a cancel request from a worker
+// shutdown, and returns an outcome: the result, and whether to ack,
+// terminate or hand back, with a Kind from a fixed set. Settlement
+// (settle.go) stores the one Result per task id (with JetStream's
+// deduplication, and a check for an existing result before a redelivered
+// task runs again) and only then acks, terminates or naks. A task refused
+// or undecodable is terminated, never retried; a task interrupted by
+// shutdown is handed back at once for another worker.
+//
+// How containers run (network, user, pids) is the driver's configuration,
+// not the worker's: the driver receives resolved tasks and applies no
+// defaults.
 //
 // The layout of streams and subjects is in docs/protocol.md; the operator's
 // view (flags, metrics, health) in docs/worker.md.
