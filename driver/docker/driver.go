@@ -23,14 +23,11 @@
 // from Docker's error types.
 //
 // An out-of-memory kill is known from State.OOMKilled or from the daemon's
-// "oom" event for the container, never from exit code 137 alone. Docker
-// 20.10 handles the OOM and exit events apart and can finish an exit with
-// the flag unset while the event is still reported, so the driver also
-// follows the daemon's oom events for its containers (one event stream per
-// Driver, opened by the first Run); and with containerd 1.6 on cgroup v1
-// about one OOM kill in 30 is reported by neither (measured with 60
-// containers allocating 64 MiB under a 16 MiB limit on this project's CI
-// machine). Such a task ends with status error and exit code 137.
+// "oom" event for the container, never from exit code 137 alone: the
+// driver follows the daemon's oom events for its containers (one event
+// stream per Driver, opened by the first Run) as well as the flag. A kill
+// the runtime reports by neither ends with status error and exit code 137
+// (docs/worker.md says when runtimes do that).
 package docker
 
 import (
