@@ -36,8 +36,12 @@ func Encode(v any) ([]byte, error) {
 // must not become a four-billion-element allocation. A panic inside the
 // MessagePack library becomes a DecodeError wrapping errDecoderPanic: bad
 // bytes must never crash a worker.
+//
+// A value of the wrong type, or an integer beyond what its key's type holds
+// (such as 2^64-1 for an int64), is reported with the key it came with.
 func decode(what string, data []byte, v any) (err error) {
-	if err := checkMap(data); err != nil {
+	big, err := checkMap(data)
+	if err != nil {
 		return &DecodeError{What: what, Err: err}
 	}
 	defer func() {
@@ -46,7 +50,15 @@ func decode(what string, data []byte, v any) (err error) {
 		}
 	}()
 	if err := msgpack.Unmarshal(data, v); err != nil {
+		if key, why := badKey(data, v); key != "" {
+			return &DecodeError{What: what, Key: key, Err: why}
+		}
 		return &DecodeError{What: what, Err: err}
+	}
+	if big {
+		if key, why := outOfRange(data, v); key != "" {
+			return &DecodeError{What: what, Key: key, Err: why}
+		}
 	}
 	return nil
 }
@@ -180,13 +192,14 @@ func utc(t *time.Time) time.Time {
 
 // checkMap reports why data is not exactly one well-formed MessagePack map:
 // truncated, followed by trailing bytes, nested deeper than MaxDepth, using
-// the reserved code 0xc1, or declaring more elements than bytes remain.
-func checkMap(data []byte) error {
+// the reserved code 0xc1, or declaring more elements than bytes remain. big
+// reports an unsigned integer above 2^63-1 somewhere in it.
+func checkMap(data []byte) (big bool, err error) {
 	if len(data) == 0 {
-		return fmt.Errorf("empty payload")
+		return false, fmt.Errorf("empty payload")
 	}
 	if c := data[0]; !(c >= 0x80 && c <= 0x8f || c == 0xde || c == 0xdf) {
-		return fmt.Errorf("payload is not a map (first byte 0x%02x)", c)
+		return false, fmt.Errorf("payload is not a map (first byte 0x%02x)", c)
 	}
 	s := scanner{data: data}
 	// pending[i] is how many values the container at depth i still holds.
@@ -200,25 +213,26 @@ func checkMap(data []byte) error {
 		pending[top]--
 		n, err := s.value()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if n > 0 {
 			if len(pending) > MaxDepth {
-				return fmt.Errorf("nested deeper than %d at offset %d", MaxDepth, s.off)
+				return false, fmt.Errorf("nested deeper than %d at offset %d", MaxDepth, s.off)
 			}
 			pending = append(pending, n)
 		}
 	}
 	if s.off != len(data) {
-		return fmt.Errorf("%d trailing bytes after the map", len(data)-s.off)
+		return false, fmt.Errorf("%d trailing bytes after the map", len(data)-s.off)
 	}
-	return nil
+	return s.big, nil
 }
 
 // scanner walks MessagePack values without decoding them.
 type scanner struct {
 	data []byte
 	off  int
+	big  bool // a uint 64 above 2^63-1 was seen
 }
 
 func (s *scanner) remaining() uint64 { return uint64(len(s.data) - s.off) }
@@ -283,6 +297,9 @@ func (s *scanner) value() (nested uint64, err error) {
 	case c == 0xca, c == 0xcb: // float 32/64
 		return 0, s.skip(4 << (c - 0xca))
 	case c >= 0xcc && c <= 0xcf: // uint 8..64
+		if c == 0xcf && s.remaining() >= 8 && s.data[s.off]&0x80 != 0 {
+			s.big = true
+		}
 		return 0, s.skip(1 << (c - 0xcc))
 	case c >= 0xd0 && c <= 0xd3: // int 8..64
 		return 0, s.skip(1 << (c - 0xd0))

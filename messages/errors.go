@@ -24,12 +24,20 @@ var (
 type DecodeError struct {
 	// What names the message type, e.g. "task".
 	What string
+	// Key is the wire key whose value could not be decoded, when known.
+	Key string
 	// Err is the cause.
 	Err error
 }
 
-// Error says which message could not be decoded and why.
-func (e *DecodeError) Error() string { return fmt.Sprintf("decode %s: %v", e.What, e.Err) }
+// Error says which message could not be decoded and why, naming the key
+// when it is known.
+func (e *DecodeError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("decode %s: key %q: %v", e.What, e.Key, e.Err)
+	}
+	return fmt.Sprintf("decode %s: %v", e.What, e.Err)
+}
 
 // Unwrap returns the cause and ErrUndecodable.
 func (e *DecodeError) Unwrap() []error { return []error{e.Err, ErrUndecodable} }

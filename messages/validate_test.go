@@ -3,6 +3,7 @@ package messages
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -238,5 +239,37 @@ func TestPeekTask(t *testing.T) {
 	deep = append(deep, 0xc0)
 	if id, reply := PeekTask(deep); id != "" || reply != "" {
 		t.Errorf("PeekTask of a deeply nested message = %q, %q; want nothing", id, reply)
+	}
+}
+
+// A value of the wrong type, or an integer its key's type cannot hold, is
+// reported with the key and what it wants, as docs/protocol.md promises.
+func TestDecodeErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		in   map[string]any
+		key  string
+		want string
+	}{
+		{map[string]any{"id": "t1", "image": "x", "cmd": 42}, "cmd", "want an array of strings, got an integer"},
+		{map[string]any{"id": "t1", "image": "x", "env": []string{"A=1"}}, "env", "want a map of strings, got an array"},
+		{map[string]any{"id": "t1", "image": 7}, "image", "want a string, got an integer"},
+		{map[string]any{"id": "t1", "image": "x", "volumes": []any{"a"}}, "volumes", "want an array of arrays of strings"},
+		{map[string]any{"id": "t1", "image": "x", "memory": uint64(math.MaxUint64)}, "memory", "18446744073709551615 is out of range"},
+		{map[string]any{"id": "t1", "image": "x", "timeout_ms": uint64(1 << 63)}, "timeout_ms", "is out of range"},
+	} {
+		data, err := Encode(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = DecodeTask(data)
+		var de *DecodeError
+		if !errors.As(err, &de) || de.Key != tc.key || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `key "`+tc.key+`"`) {
+			t.Errorf("%v: got %v, want a DecodeError for key %q containing %q", tc.in, err, tc.key, tc.want)
+		}
+	}
+	// A large unsigned value where the type holds it is fine.
+	data, _ := Encode(map[string]any{"id": "t1", "metrics": map[string]uint64{"cpu_total": math.MaxUint64}})
+	if s, err := DecodeStat(data); err != nil || s.Metrics["cpu_total"] != math.MaxUint64 {
+		t.Errorf("stat with a uint64 metric: %v, %v", s, err)
 	}
 }
