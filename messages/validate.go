@@ -40,7 +40,26 @@ const (
 	MaxSubjectLen = 256
 	// MaxReasonLen is the longest cancel reason.
 	MaxReasonLen = 1024
+	// MaxErrorLen is the longest error text of a Result; a worker cuts
+	// longer text (see Clip).
+	MaxErrorLen = 8 << 10
 )
+
+// Clip returns s as valid UTF-8 of at most max bytes (max >= 3): invalid
+// bytes become U+FFFD, and text cut short ends with "…" at a character
+// boundary.
+func Clip(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	cut := max - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
 
 // ReservedLabelPrefix starts the container labels jetrun sets itself; a
 // task may not set them.

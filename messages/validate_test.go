@@ -273,3 +273,20 @@ func TestDecodeErrorsNameTheKey(t *testing.T) {
 		t.Errorf("stat with a uint64 metric: %v, %v", s, err)
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 6, "abc…"},
+		{"ééé", 5, "é…"}, // never half a character
+		{"a\xffb", 10, "a\uFFFDb"},
+	} {
+		if got := Clip(tc.in, tc.max); got != tc.want || len(got) > tc.max && len(tc.in) > tc.max {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}

@@ -220,3 +220,29 @@ func reasons(t *testing.T, w *Worker, metric string) map[string]float64 {
 	}
 	return out
 }
+
+// A cancel reason beyond the protocol's 1024 bytes is cut, so a huge one
+// cannot make the result unpublishable: the task ends cancelled on its
+// first delivery, with a bounded error.
+func TestLongCancelReasonIsCut(t *testing.T) {
+	e := newEnv(t)
+	e.start(testConfig("w1"), fake.New(fake.Options{}))
+	for id, n := range map[string]int{"c-5k": 5000, "c-900k": 900 << 10} {
+		e.submit(task(id, "sleep", "10m"))
+		e.waitState(id, messages.StateRunning, 10*time.Second)
+		e.cancelTask(id, strings.Repeat("é", n/2))
+		res := e.result(id, 10*time.Second)
+		if res.Status != messages.ResultCancelled || res.Attempt != 1 {
+			t.Errorf("%s: status %s attempt %d, want cancelled on attempt 1", id, res.Status, res.Attempt)
+		}
+		if len(res.Error) > messages.MaxReasonLen+64 || !strings.HasSuffix(res.Error, "…") {
+			t.Errorf("%s: error is %d bytes ending %q; want the reason cut to %d bytes", id, len(res.Error), res.Error[max(0, len(res.Error)-8):], messages.MaxReasonLen)
+		}
+	}
+	// A cancel stored before the task is picked up is cut the same way.
+	e.cancelTask("c-stored", strings.Repeat("x", 5000))
+	e.submit(task("c-stored", "echo", "never"))
+	if res := e.result("c-stored", 10*time.Second); res.Status != messages.ResultCancelled || len(res.Error) > messages.MaxReasonLen+64 {
+		t.Errorf("stored cancel: status %s, error of %d bytes", res.Status, len(res.Error))
+	}
+}

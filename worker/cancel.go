@@ -50,10 +50,7 @@ func (a *active) cancel(id string, cause error) bool {
 // onCancel handles a live message on P.cancel.<id>.
 func (w *Worker) onCancel(m *nats.Msg) {
 	id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	cause := &cancelRequest{}
-	if c, err := messages.DecodeCancel(m.Data); err == nil {
-		cause.reason = c.Reason
-	}
+	cause := newCancelRequest(m.Data)
 	if w.active.cancel(id, cause) {
 		w.log.Info("cancel requested", "task", id, "reason", cause.reason)
 	}
@@ -71,9 +68,17 @@ func (w *Worker) storedCancel(ctx context.Context, id string) (error, error) {
 	case err != nil:
 		return nil, fmt.Errorf("look up stored cancel: %w", err)
 	}
+	return newCancelRequest(m.Data), nil
+}
+
+// newCancelRequest is the cause of a cancel published as data. A cancel is
+// named by its subject, so one whose payload does not decode still
+// cancels, without a reason; a reason over the protocol's MaxReasonLen is
+// cut to it.
+func newCancelRequest(data []byte) *cancelRequest {
 	cause := &cancelRequest{}
-	if c, err := messages.DecodeCancel(m.Data); err == nil {
-		cause.reason = c.Reason
+	if c, err := messages.DecodeCancel(data); err == nil {
+		cause.reason = messages.Clip(c.Reason, messages.MaxReasonLen)
 	}
-	return cause, nil
+	return cause
 }

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"time"
+
+	"github.com/jetrun/jetrun/messages"
 )
 
 // settle carries out o, the one place a delivery ends: it stores o's result
@@ -14,6 +16,7 @@ func (j *job) settle(ctx context.Context, o outcome) {
 		if r.Finished.IsZero() {
 			r.Finished = time.Now().UTC()
 		}
+		r.Error = messages.Clip(r.Error, messages.MaxErrorLen)
 		// A result is stored even while shutting down.
 		if err := j.ev.result(context.WithoutCancel(ctx), r); err != nil {
 			j.log.Error("result not stored; handing the task back", "err", err)
