@@ -71,7 +71,7 @@ func (p *Pending) resolve(ack Ack, err error) {
 // To learn results, watch them (WatchResults) before submitting, or look
 // them up by id later (Status).
 func (c *Client) SubmitAsync(ctx context.Context, t *messages.Task) (*Pending, error) {
-	data, err := c.encode(t)
+	data, err := c.encode(ctx, t)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,9 @@ type Client struct {
 	events   jetstream.Stream // JETRUN_EVENTS, cached once found
 
 	cancelsFound atomic.Bool // JETRUN_CANCELS exists
+
+	tasksMu     sync.Mutex
+	tasksMaxMsg int // JETRUN_TASKS's max message size: 0 unknown, -1 none
 }
 
 // New returns a Client that talks over nc. It starts no goroutine and sends

@@ -24,7 +24,7 @@ import (
 // field), ErrNoTaskStream when no worker ever created JETRUN_TASKS,
 // ErrPublishTimeout when the acknowledgement did not come in time.
 func (c *Client) Submit(ctx context.Context, t *messages.Task) (*Handle, error) {
-	data, err := c.encode(t)
+	data, err := c.encode(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +57,8 @@ func (c *Client) Run(ctx context.Context, t *messages.Task) (*messages.Result, e
 	return h.Result(ctx)
 }
 
-// encode validates and encodes t.
-func (c *Client) encode(t *messages.Task) ([]byte, error) {
+// encode validates and encodes t, and checks that it fits in a message.
+func (c *Client) encode(ctx context.Context, t *messages.Task) ([]byte, error) {
 	if t == nil {
 		return nil, fmt.Errorf("submit: %w", &messages.ValidationError{Field: "task", Reason: "nil"})
 	}
@@ -68,6 +68,9 @@ func (c *Client) encode(t *messages.Task) ([]byte, error) {
 	data, err := messages.Encode(t)
 	if err != nil {
 		return nil, fmt.Errorf("submit task %q: encode: %w", t.ID, err)
+	}
+	if err := c.checkSize(ctx, t, len(data)); err != nil {
+		return nil, fmt.Errorf("submit task %q: %w", t.ID, err)
 	}
 	return data, nil
 }

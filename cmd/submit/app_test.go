@@ -241,3 +241,15 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// `submit run -i` with the 1 MiB the docs once promised: refused before
+// publishing, saying how much input fits, instead of NATS's "maximum
+// payload exceeded".
+func TestRunInputTooLargeSaysWhatFits(t *testing.T) {
+	srv := natstest.Start(t)
+	startWorker(t, srv)
+	r := submitIn(t.Context(), t, srv, strings.Repeat("x", messages.MaxInputBytes), "run", "-i", "jetrun-testee", "--", "cat")
+	if r.code != exitNotRun || !strings.Contains(r.stderr, "at most") || !strings.Contains(r.stderr, "put larger data in a volume") {
+		t.Errorf("exit %d, stderr %q; want %d and how much input fits", r.code, r.stderr, exitNotRun)
+	}
+}
