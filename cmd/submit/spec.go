@@ -68,8 +68,49 @@ func readSpec(path string, stdin io.Reader) (*spec, error) {
 	return s, nil
 }
 
+// Bounds of a spec's YAML tree, checked before it is decoded into a spec
+// (decoding a mapping costs time quadratic in its keys): the protocol's
+// own limits (messages.MaxArgs, MaxEnv, ...) with room for the spec's keys.
+const (
+	maxSpecEntries = messages.MaxArgs // in one mapping or sequence
+	maxSpecNodes   = 4 * messages.MaxArgs
+)
+
+// checkSpecTree refuses a YAML document too large to decode cheaply:
+// a mapping or sequence over maxSpecEntries, more than maxSpecNodes nodes
+// in all, or an alias (which could repeat a large subtree).
+func checkSpecTree(data []byte) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	nodes := 0
+	var walk func(n *yaml.Node) error
+	walk = func(n *yaml.Node) error {
+		nodes++
+		switch {
+		case nodes > maxSpecNodes:
+			return fmt.Errorf("more than %d YAML values; a task has far fewer (at most %d arguments, %d env variables, %d labels)", maxSpecNodes, messages.MaxArgs, messages.MaxEnv, messages.MaxLabels)
+		case n.Kind == yaml.AliasNode:
+			return fmt.Errorf("line %d: YAML aliases are not allowed in a task spec", n.Line)
+		case n.Kind == yaml.MappingNode && len(n.Content)/2 > maxSpecEntries, n.Kind == yaml.SequenceNode && len(n.Content) > maxSpecEntries:
+			return fmt.Errorf("line %d: more than %d entries in one mapping or list", n.Line, maxSpecEntries)
+		}
+		for _, c := range n.Content {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(&root)
+}
+
 // parseSpec decodes a YAML or JSON task spec.
 func parseSpec(data []byte) (*spec, error) {
+	if err := checkSpecTree(data); err != nil {
+		return nil, err
+	}
 	var s spec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

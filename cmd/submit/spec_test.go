@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -288,5 +289,26 @@ func TestReadSpecBounded(t *testing.T) {
 		if _, err := read(); err == nil || !strings.Contains(err.Error(), "larger than 1MiB") {
 			t.Errorf("%s: %v; want an error saying the spec is larger than 1MiB", name, err)
 		}
+	}
+}
+
+// A spec that would take minutes to decode (a mapping of 100,000 labels
+// under the 1 MiB cap; decoding a mapping is quadratic in its keys) is
+// refused by its shape before decoding, as is an alias.
+func TestParseSpecRefusesHugeTrees(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("image: x\nlabels:\n")
+	for i := 0; b.Len() < maxSpecBytes-32; i++ {
+		fmt.Fprintf(&b, "  k%d: v\n", i)
+	}
+	if _, err := parseSpec([]byte(b.String())); err == nil || !strings.Contains(err.Error(), "more than 4096 entries") {
+		t.Errorf("100k labels: %v; want a refusal naming the bound", err)
+	}
+	alias := "image: x\nenv: &e {A: '1'}\nlabels: *e\n"
+	if _, err := parseSpec([]byte(alias)); err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Errorf("alias: %v; want it refused", err)
+	}
+	if s, err := parseSpec([]byte("image: x\nlabels: {a: b}\n")); err != nil || s.Labels["a"] != "b" {
+		t.Errorf("a small spec: %+v, %v", s, err)
 	}
 }
