@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -244,5 +246,31 @@ func TestLongCancelReasonIsCut(t *testing.T) {
 	e.submit(task("c-stored", "echo", "never"))
 	if res := e.result("c-stored", 10*time.Second); res.Status != messages.ResultCancelled || len(res.Error) > messages.MaxReasonLen+64 {
 		t.Errorf("stored cancel: status %s, error of %d bytes", res.Status, len(res.Error))
+	}
+}
+
+// A 1 MiB message nested a million arrays deep, with a readable id, once
+// cost a worker about 256 MiB of goroutine stack each (its id was read
+// with an unbounded decoder). Four of them are terminated as undecodable
+// while the worker's stacks stay small, and the worker goes on.
+func TestDeeplyNestedMessagesDoNotExhaustMemory(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(testConfig("w1"), fake.New(fake.Options{}))
+	bomb := append([]byte{0x82, 0xa2, 'i', 'd', 0xa4, 'b', 'o', 'm', 'b', 0xa1, 'x'}, bytes.Repeat([]byte{0x91}, 1<<20-1024)...)
+	bomb = append(bomb, 0xc0)
+	for i := range 4 {
+		e.submitRaw(fmt.Sprintf("bomb-%d", i), bomb)
+	}
+	natstest.Eventually(t, 20*time.Second, func() bool {
+		return counter(t, r.w, "jetrun_tasks_terminated_total", KindUndecodable) == 4
+	}, "nested messages not terminated as undecodable")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.StackSys > 64<<20 {
+		t.Errorf("goroutine stacks took %d MiB from the OS; want well under the 256 MiB one such message cost", ms.StackSys>>20)
+	}
+	e.submit(task("after-bombs", "echo", "fine"))
+	if res := e.result("after-bombs", 10*time.Second); res.Status != messages.ResultSuccess {
+		t.Errorf("worker did not go on: %+v", res)
 	}
 }
