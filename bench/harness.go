@@ -15,7 +15,6 @@ import (
 	"time"
 
 	dockerclient "github.com/docker/docker/client"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetrun/jetrun/driver"
@@ -219,7 +218,7 @@ func (h *harness) profiled(name string, f func() error) error {
 // loopback, its store in a directory of its own. Every measured run gets
 // one, so no run inherits another's streams.
 type natsEnv struct {
-	srv   *server.Server
+	srv   *natsconn.Server
 	dir   string
 	conns []*nats.Conn // closed by close
 }

@@ -82,15 +82,20 @@ type env struct {
 // created its streams, and stops it with SIGTERM when the test ends.
 func startWorker(t *testing.T) *env {
 	t.Helper()
+	return startWorkerAt(t, testproc.FreePort(t), t.TempDir())
+}
+
+// startWorkerAt is startWorker on a given port and data directory.
+func startWorkerAt(t *testing.T, port int, dataDir string) *env {
+	t.Helper()
 	image := testimage.Ensure(t) // skips without Docker
 	workerBin, submitBin := build(t)
 	e := &env{submit: submitBin, image: image, workerID: "e2e-" + strings.ToLower(rand.Text()[:10])}
-	port := testproc.FreePort(t)
 	e.url = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	var out testproc.Buffer
 	cmd := exec.Command(workerBin,
 		"--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port),
-		"--data-dir", t.TempDir(),
+		"--data-dir", dataDir,
 		"--worker-id", e.workerID,
 		"--metrics-addr", "",
 		"--concurrency", "4",

@@ -59,16 +59,15 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if o.natsURL == "" {
 		srv, err := natsconn.Embedded{Name: "jetrun-" + o.cfg.WorkerID, Listen: o.embeddedListen, StoreDir: o.dataDir, Logger: logger}.Start()
-		if errors.Is(err, natsconn.ErrInvalidConfig) {
+		switch {
+		case errors.Is(err, natsconn.ErrInvalidConfig):
 			return usageError{fmt.Errorf("--embedded-listen: %w", err)}
+		case errors.Is(err, natsconn.ErrStoreInUse):
+			return fmt.Errorf("%w: another worker's embedded server uses this --data-dir; give each worker its own (--data-dir or %s)", err, envName("data-dir"))
+		case err != nil:
+			return fmt.Errorf("%w (choose another address with --embedded-listen, or port 0 for any free one)", err)
 		}
-		if err != nil {
-			return err
-		}
-		defer func() {
-			srv.Shutdown()
-			srv.WaitForShutdown()
-		}()
+		defer srv.Shutdown()
 		cfg = natsconn.Config{Server: srv, Name: cfg.Name, Logger: logger}
 		fmt.Fprintf(stdout, "embedded NATS server with JetStream listening on %s (state in %s)\n", srv.ClientURL(), o.dataDir)
 	}

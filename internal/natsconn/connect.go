@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -29,7 +28,7 @@ type Config struct {
 	// Server is set.
 	URL string
 	// Server, when set, is an embedded server connected to in-process.
-	Server *server.Server
+	Server *Server
 	// Name is the connection's name, shown by the server's monitoring.
 	Name string
 	// Creds is a credentials file (user JWT and nkey seed); NKey an nkey

@@ -110,3 +110,29 @@ func TestEmbedded(t *testing.T) {
 		}
 	}
 }
+
+// A second embedded server on a taken port fails at once with the bind
+// error, and one on a store directory another server holds is refused;
+// the directory is free again after Shutdown.
+func TestEmbeddedPortTakenAndStoreLocked(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Embedded{Name: "first", Listen: "127.0.0.1:0", StoreDir: dir}.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(first.ClientURL(), "nats://")
+	_, err = Embedded{Name: "same-port", Listen: addr, StoreDir: t.TempDir()}.Start()
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("second server on %s: %v; want the bind error", addr, err)
+	}
+	_, err = Embedded{Name: "same-dir", Listen: "127.0.0.1:0", StoreDir: dir}.Start()
+	if !errors.Is(err, ErrStoreInUse) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("second server on store %s: %v; want ErrStoreInUse naming it", dir, err)
+	}
+	first.Shutdown()
+	again, err := Embedded{Name: "again", Listen: "127.0.0.1:0", StoreDir: dir}.Start()
+	if err != nil {
+		t.Fatalf("store %s after Shutdown: %v", dir, err)
+	}
+	again.Shutdown()
+}

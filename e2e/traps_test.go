@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetrun/jetrun/internal/testproc"
+)
+
+// workerExits runs the worker binary with args and returns its exit code
+// and output; it fails the test if the worker is still running after
+// within (it should have refused to start).
+func workerExits(t *testing.T, within time.Duration, args ...string) (int, string) {
+	t.Helper()
+	workerBin, _ := build(t)
+	var out testproc.Buffer
+	cmd := exec.Command(workerBin, append([]string{"--metrics-addr", "", "--log-level", "warn"}, args...)...)
+	cmd.Env = workerEnv()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), out.String()
+		}
+		return 0, out.String()
+	case <-time.After(within):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("worker %q still running after %v; output:\n%s", args, within, out.String())
+		return 0, ""
+	}
+}
+
+// Issue 12 #5 and #6: a second worker on a port or a data directory that
+// a running worker holds refuses to start, saying why, at once (it used to
+// wait 10 s and print "not ready ... (is the port taken?)", or start a
+// second server on the same store).
+func TestSecondWorkerOnTakenPortOrDataDir(t *testing.T) {
+	port, dir := testproc.FreePort(t), t.TempDir()
+	startWorkerAt(t, port, dir)
+
+	code, out := workerExits(t, 30*time.Second, "--embedded-listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", t.TempDir(), "--worker-id", "second-port")
+	if code != 1 || !strings.Contains(out, "address already in use") || !strings.Contains(out, "--embedded-listen") {
+		t.Errorf("same port: exit %d, output %q; want 1 with the bind error and the flag to change", code, out)
+	}
+	code, out = workerExits(t, 30*time.Second, "--embedded-listen", "127.0.0.1:0", "--data-dir", dir, "--worker-id", "second-dir")
+	if code != 1 || !strings.Contains(out, dir) || !strings.Contains(out, "--data-dir") {
+		t.Errorf("same data dir: exit %d, output %q; want 1 naming %s and --data-dir", code, out, dir)
+	}
+}
