@@ -112,7 +112,7 @@ run_task "live output" 0 -- run --verbose --id demo-live "$image" -- \
 	echo "hello from a container" ";" sleep 1s ";" echoerr "(this line is on stderr)" ";" echo "one second later: bye"
 
 step "2. stdin: submit's own stdin becomes the task's input (-i)"
-show "printf 'apples\\npears\\n' | submit run -i $image -- cat"
+show "printf 'apples\\npears\\n' | submit run -i --id demo-stdin $image -- cat"
 code=0
 printf 'apples\npears\n' | "$SUBMIT" run -i --id demo-stdin "$image" -- cat || code=$?
 echo "${dim}-> exit code $code${reset}"
@@ -143,7 +143,7 @@ results+=("$(printf '%-24s exit %-4s (expected %s)' "Ctrl-C" "$code" 130)")
 [[ $code -eq 130 ]] || { echo "demo: Ctrl-C gave exit $code, expected 130" >&2; exit 1; }
 
 step "6. Detached: submit prints the id; cancel, logs and status work by id, after the fact"
-show "id=\$(submit run --detach $image -- echo 'in the background' ';' sleep 1h)"
+show "id=\$(submit run --detach --id demo-detached $image -- echo 'in the background' ';' sleep 1h)"
 id=$("$SUBMIT" run --detach --id demo-detached "$image" -- echo "in the background" ";" sleep 1h)
 echo "$id"
 for _ in $(seq 1 600); do

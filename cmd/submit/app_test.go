@@ -151,6 +151,10 @@ func TestRunAgainstWorker(t *testing.T) {
 		if v.State != "finished" || v.Result == nil || v.Result.Status != messages.ResultError || v.Result.ExitCode != 4 {
 			t.Errorf("status = %+v, result %+v", v, v.Result)
 		}
+		// Flags after the id, as with the Docker CLI (issue 12 #8).
+		if after := submitIn(ctx, t, srv, "", "status", "detached-1", "--json"); after.code != 0 || after.stdout != st.stdout {
+			t.Errorf("status ID --json: %+v; want the same as status --json ID", after)
+		}
 		human := submitIn(ctx, t, srv, "", "status", "detached-1")
 		if human.code != 0 || !strings.Contains(human.stdout, "exit code:") || !strings.Contains(human.stdout, "4") {
 			t.Errorf("status: %+v", human)

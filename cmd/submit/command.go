@@ -23,6 +23,8 @@ type command struct {
 	// checkID, when set, checks the flags against the task id before
 	// byID connects; its error is a usage error.
 	checkID func(id string) error
+	// args are the positional arguments byID parsed.
+	args []string
 }
 
 // newCommand makes the skeleton of command name; short maps a long flag
@@ -42,23 +44,43 @@ func (c *command) usage(format string, a ...any) error {
 	return &codeError{code: exitUsage, err: fmt.Errorf("%s (see submit %s --help)", fmt.Sprintf(format, a...), c.name)}
 }
 
+// parseInterspersed parses args with flags before or after the
+// positional arguments, as the Docker CLI does ("status ID --json"); after
+// "--" everything is positional.
+func (c *command) parseInterspersed(args []string) error {
+	c.args = nil
+	for {
+		if err := c.parse(args); err != nil {
+			return err
+		}
+		rest := c.fs.Args()
+		consumed := len(args) - len(rest)
+		if len(rest) == 0 || consumed > 0 && args[consumed-1] == "--" {
+			c.args = append(c.args, rest...)
+			return nil
+		}
+		c.args = append(c.args, rest[0])
+		args = rest[1:]
+	}
+}
+
 // oneID returns the single positional argument, a task id.
 func (c *command) oneID() (string, error) {
-	if c.fs.NArg() != 1 {
-		return "", c.usage("want exactly one task ID, got %d arguments", c.fs.NArg())
+	if len(c.args) != 1 {
+		return "", c.usage("want exactly one task ID, got %d arguments", len(c.args))
 	}
-	id := c.fs.Arg(0)
+	id := c.args[0]
 	if !messages.ValidID(id) {
 		return "", c.usage("%q is not a task id (1 to %d of A-Z a-z 0-9 _ -)", id, messages.MaxIDLen)
 	}
 	return id, nil
 }
 
-// byID starts a command that acts on one task: it parses args (flags,
-// then the task id), runs checkID, checks the global flags and connects.
-// The caller closes nc.
+// byID starts a command that acts on one task: it parses args (flags
+// before or after the task id), runs checkID, checks the global flags and
+// connects. The caller closes nc.
 func (c *command) byID(ctx context.Context, args []string) (id string, nc *nats.Conn, cl *client.Client, err error) {
-	if err := c.parse(args); err != nil {
+	if err := c.parseInterspersed(args); err != nil {
 		return "", nil, nil, err
 	}
 	if id, err = c.oneID(); err != nil {

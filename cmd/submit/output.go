@@ -111,7 +111,11 @@ func (s *statusLine) result(r *messages.Result, interrupted bool) {
 		}
 	default:
 		if code := exitCode(r); code != 1 || r.ExitCode == 1 {
-			// The exit code says it; the detail is for --verbose.
+			// The exit code says it; the detail is for --verbose, and
+			// left out when it only repeats the code.
+			if strings.TrimSpace(r.Error) == fmt.Sprintf("exit code %d", r.ExitCode) || strings.TrimSpace(r.Error) == fmt.Sprintf("exit status %d", r.ExitCode) {
+				reason = ""
+			}
 			s.printf("task %s exited with code %d%s%s", r.ID, r.ExitCode, took, reason)
 		} else {
 			s.always("task %s failed%s", r.ID, reasonOr(reason, ": "+r.Status))

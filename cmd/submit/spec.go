@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +86,9 @@ func checkSpecTree(data []byte) error {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return err
 	}
+	if err := checkSpecKeys(&root); err != nil {
+		return err
+	}
 	nodes := 0
 	var walk func(n *yaml.Node) error
 	walk = func(n *yaml.Node) error {
@@ -104,6 +109,26 @@ func checkSpecTree(data []byte) error {
 		return nil
 	}
 	return walk(&root)
+}
+
+// checkSpecKeys refuses a key of the document root's mapping that a spec
+// does not have, naming it with the keys there are.
+func checkSpecKeys(root *yaml.Node) error {
+	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
+		return nil // the decoder says what is wrong
+	}
+	var known []string
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[spec]()) {
+		known = append(known, f.Tag.Get("yaml"))
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; !slices.Contains(known, k.Value) {
+			slices.Sort(known)
+			return fmt.Errorf("line %d: unknown key %q; the keys are %s", k.Line, k.Value, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 // parseSpec decodes a YAML or JSON task spec.

@@ -60,7 +60,7 @@ queue: gpu
 func TestParseSpecErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"", "empty"},
-		{"image: busybox\nimgae: x\n", "field imgae not found"},
+		{"image: busybox\nimgae: x\n", `line 2: unknown key "imgae"; the keys are cmd, cpus, env, id, image,`},
 		{"image: busybox\ntimeout: 10\n", `timeout "10"`},
 		{"image: busybox\nmemory: lots\n", `"lots" is not a size`},
 		{"image: busybox\ncpus: -1\n", "negative"},
@@ -310,5 +310,23 @@ func TestParseSpecRefusesHugeTrees(t *testing.T) {
 	}
 	if s, err := parseSpec([]byte("image: x\nlabels: {a: b}\n")); err != nil || s.Labels["a"] != "b" {
 		t.Errorf("a small spec: %+v, %v", s, err)
+	}
+}
+
+// The finish line says the exit code once (issue 12 #8: "exited with
+// code 3 after 1.081s: exit code 3").
+func TestFinishLineSaysTheCodeOnce(t *testing.T) {
+	for _, errText := range []string{"exit code 3", "exit status 3"} {
+		var b strings.Builder
+		s := &statusLine{w: &b, on: true}
+		s.result(&messages.Result{ID: "t", Status: messages.ResultError, ExitCode: 3, Error: errText}, false)
+		if got := b.String(); strings.Count(got, "3") != 1 || !strings.Contains(got, "exited with code 3") {
+			t.Errorf("error %q: finish line %q", errText, got)
+		}
+	}
+	var b strings.Builder
+	(&statusLine{w: &b, on: true}).result(&messages.Result{ID: "t", Status: messages.ResultError, ExitCode: 3, Error: "disk full"}, false)
+	if !strings.Contains(b.String(), ": disk full") {
+		t.Errorf("a real reason is kept: %q", b.String())
 	}
 }

@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&rt.User, "user", "", "run containers as this user (uid[:gid] or name); empty: the image's user")
 	fs.Int64Var(&rt.PidsLimit, "pids-limit", driver.DefaultPidsLimit, "most processes per container")
 	fs.StringVar(&rt.DockerHost, "docker-host", "", "Docker daemon address; empty: DOCKER_HOST or the local socket")
-	fs.Int64Var(&c.LogCap, "log-cap", worker.DefaultLogCap, "most output bytes published per task; the rest is counted as dropped")
+	fs.Int64Var(&c.LogCap, "log-cap", worker.DefaultLogCap, "most output bytes published per task attempt; the rest is counted as dropped")
 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: worker [flags]
