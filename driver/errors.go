@@ -15,6 +15,13 @@ var (
 	// such image, unauthorized, invalid container configuration.
 	ErrPermanent = errors.New("permanent")
 
+	// ErrImageUnavailable is wrapped by a Prepare error about getting the
+	// task's image from its registry (not found, refused, unreachable),
+	// as opposed to the runtime itself failing. Transient ones may be
+	// retried for a bounded time; the registry is not the worker's
+	// infrastructure.
+	ErrImageUnavailable = errors.New("image unavailable")
+
 	// ErrInvalidConfig is wrapped by every Config validation error.
 	ErrInvalidConfig = errors.New("invalid driver config")
 )

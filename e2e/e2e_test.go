@@ -85,8 +85,9 @@ func startWorker(t *testing.T) *env {
 	return startWorkerAt(t, testproc.FreePort(t), t.TempDir())
 }
 
-// startWorkerAt is startWorker on a given port and data directory.
-func startWorkerAt(t *testing.T, port int, dataDir string) *env {
+// startWorkerAt is startWorker on a given port and data directory, with
+// extra flags.
+func startWorkerAt(t *testing.T, port int, dataDir string, extra ...string) *env {
 	t.Helper()
 	image := testimage.Ensure(t) // skips without Docker
 	workerBin, submitBin := build(t)
@@ -102,6 +103,7 @@ func startWorkerAt(t *testing.T, port int, dataDir string) *env {
 		"--drain-timeout", "5s",
 		"--log-level", "warn",
 	)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Env = workerEnv()
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

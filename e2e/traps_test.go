@@ -58,3 +58,18 @@ func TestSecondWorkerOnTakenPortOrDataDir(t *testing.T) {
 		t.Errorf("same data dir: exit %d, output %q; want 1 naming %s and --data-dir", code, out, dir)
 	}
 }
+
+// Issue 12 #1: `submit run` of an image no registry serves fails in
+// seconds with the reason (it showed "preparing", then attempts 2 to 5
+// with no reason, and failed after 5½ minutes).
+func TestUnavailableImageFailsFastWithTheReason(t *testing.T) {
+	e := startWorkerAt(t, testproc.FreePort(t), t.TempDir(), "--prepare-retry", "2s")
+	image := fmt.Sprintf("127.0.0.1:%d/jetrun/nope:1", testproc.FreePort(t)) // nothing listens there
+	r := e.run(t, "", "run", "--verbose", image, "--", "true")
+	if r.code != 1 || !strings.Contains(r.stderr, image) || !strings.Contains(r.stderr, "retrying in") || !strings.Contains(r.stderr, "still unavailable") {
+		t.Errorf("exit %d, stderr %q; want 1, the retry reason while preparing and a failure naming %s", r.code, r.stderr, image)
+	}
+	if strings.Contains(r.stderr, "(attempt 2)") {
+		t.Errorf("the task was delivered again: %q", r.stderr)
+	}
+}

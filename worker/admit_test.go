@@ -274,3 +274,38 @@ func TestDeeplyNestedMessagesDoNotExhaustMemory(t *testing.T) {
 		t.Errorf("worker did not go on: %+v", res)
 	}
 }
+
+// Issue 12 #1: an image its registry keeps refusing fails the task on its
+// first delivery once the retry budget is spent, and the reason is in the
+// preparing status meanwhile (it used to retry through every delivery, 5½
+// minutes, with no reason shown).
+func TestUnavailableImageFailsWithinTheRetryBudget(t *testing.T) {
+	e := newEnv(t)
+	drv := fake.New(fake.Options{})
+	errs := make([]error, 200)
+	for i := range errs {
+		errs[i] = driver.Transient(fmt.Errorf("%w: pull image \"127.0.0.1:1/nope\": connection refused", driver.ErrImageUnavailable))
+	}
+	drv.FailPrepare(errs...)
+	cfg := testConfig("w1")
+	cfg.PrepareMaxElapsed = 300 * time.Millisecond
+	r := e.start(cfg, drv)
+	e.submit(task("no-image", "echo", "never"))
+	res := e.result("no-image", 10*time.Second)
+	if res.Status != messages.ResultError || res.Attempt != 1 || !strings.Contains(res.Error, `"127.0.0.1:1/nope"`) || !strings.Contains(res.Error, "still unavailable") {
+		t.Errorf("result %+v; want an error on attempt 1 naming the image", res)
+	}
+	var reasons int
+	for _, s := range e.statuses("no-image") {
+		if s.State == messages.StatePreparing && strings.Contains(s.Detail, "connection refused") {
+			reasons++
+		}
+	}
+	if reasons == 0 {
+		t.Error("no preparing status carried the retry's reason")
+	}
+	natstest.Eventually(t, 5*time.Second, func() bool { return e.tasksLeft() == 0 }, "task not terminated")
+	if got := counter(t, r.w, "jetrun_tasks_terminated_total", KindPrepare); got != 1 {
+		t.Errorf("terminated{reason=prepare} = %v, want 1", got)
+	}
+}

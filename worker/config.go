@@ -61,7 +61,9 @@ type Config struct {
 
 	// PrepareInitialInterval, PrepareMaxInterval and PrepareMaxElapsed
 	// bound the exponential, jittered retries of a transient Prepare
-	// error within one delivery. Defaults 500ms, 10s, 1m.
+	// error within one delivery. A task whose image is still unavailable
+	// from its registry after PrepareMaxElapsed fails (an error Result);
+	// other transient errors hand it back. Defaults 500ms, 5s, 30s.
 	PrepareInitialInterval time.Duration
 	PrepareMaxInterval     time.Duration
 	PrepareMaxElapsed      time.Duration
@@ -106,6 +108,7 @@ const (
 	DefaultDrainTimeout  = 30 * time.Second
 	DefaultLogChunkSize  = 64 << 10
 	DefaultLogCap        = 10 << 20
+	DefaultPrepareRetry  = 30 * time.Second
 )
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
@@ -144,8 +147,8 @@ func (c Config) WithDefaults() Config {
 	}
 	def(&c.StatInterval, time.Second)
 	def(&c.PrepareInitialInterval, 500*time.Millisecond)
-	def(&c.PrepareMaxInterval, 10*time.Second)
-	def(&c.PrepareMaxElapsed, time.Minute)
+	def(&c.PrepareMaxInterval, 5*time.Second)
+	def(&c.PrepareMaxElapsed, DefaultPrepareRetry)
 	def(&c.NakBaseDelay, 5*time.Second)
 	def(&c.NakMaxDelay, 5*time.Minute)
 	def(&c.PublishTimeout, 30*time.Second)

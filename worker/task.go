@@ -279,6 +279,7 @@ func (w *Worker) prepare(ctx context.Context, ct *containerTask, log *slog.Logge
 	err := backoff.RetryNotify(op, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
 		w.m.prepareRetries.Inc()
 		log.Warn("prepare failed, retrying", "err", err, "retry_in", next)
+		ct.ev.status(messages.StatePreparing, fmt.Sprintf("retrying in %v: %v", next.Round(100*time.Millisecond), err))
 	})
 	if err != nil && cookie != nil {
 		closeCookie(cookie, log)
@@ -299,6 +300,11 @@ func (j *job) prepareFailed(base, taskCtx context.Context, err error) outcome {
 		return ack(j.cancelledResult(cause))
 	case !driver.IsTransient(err):
 		return terminate(j.errorResult("prepare: "+err.Error()), KindPrepare, "prepare failed permanently")
+	case errors.Is(err, driver.ErrImageUnavailable):
+		// The registry, not this worker's infrastructure: its budget is
+		// spent, so the task fails rather than wait through every delivery.
+		reason := fmt.Sprintf("prepare: image still unavailable after retrying for %v: %v", j.w.cfg.PrepareMaxElapsed, err)
+		return terminate(j.errorResult(reason), KindPrepare, reason)
 	case j.last:
 		reason := fmt.Sprintf("prepare still failing on the last allowed delivery (%d): %v", j.attempt, err)
 		return terminate(j.errorResult(reason), KindLastDelivery, reason)

@@ -58,7 +58,11 @@ func (s *statusLine) always(format string, a ...any) {
 func (s *statusLine) status(st *messages.Status) {
 	switch st.State {
 	case messages.StatePreparing:
-		s.printf("preparing on worker %s%s", st.Worker, attemptNote(st.Attempt))
+		if st.Detail != "" {
+			s.printf("preparing on worker %s%s: %s", st.Worker, attemptNote(st.Attempt), st.Detail)
+		} else {
+			s.printf("preparing on worker %s%s", st.Worker, attemptNote(st.Attempt))
+		}
 	case messages.StatePulling:
 		if st.Detail != "" {
 			s.printf("%s", st.Detail)

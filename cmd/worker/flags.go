@@ -128,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&rt.User, "user", "", "run containers as this user (uid[:gid] or name); empty: the image's user")
 	fs.Int64Var(&rt.PidsLimit, "pids-limit", driver.DefaultPidsLimit, "most processes per container")
 	fs.StringVar(&rt.DockerHost, "docker-host", "", "Docker daemon address; empty: DOCKER_HOST or the local socket")
+	fs.DurationVar(&c.PrepareMaxElapsed, "prepare-retry", worker.DefaultPrepareRetry, "how long a task's image pull (or another transient prepare error) is retried in one delivery; an image still unavailable then fails the task")
 	fs.Int64Var(&c.LogCap, "log-cap", worker.DefaultLogCap, "most output bytes published per task attempt; the rest is counted as dropped")
 
 	fs.Usage = func() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,8 +97,18 @@ func (d *Driver) ensureImage(ctx context.Context, img imageref.Ref, task driver.
 	}
 }
 
-// pull downloads img, reporting progress to p's registered tasks.
+// pull downloads img, reporting progress to p's registered tasks. Its
+// errors wrap driver.ErrImageUnavailable.
 func (d *Driver) pull(ctx context.Context, img imageref.Ref, p *pull) error {
+	err := d.download(ctx, img, p)
+	if err == nil || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", driver.ErrImageUnavailable, err)
+}
+
+// download is pull without the error's class.
+func (d *Driver) download(ctx context.Context, img imageref.Ref, p *pull) error {
 	ref, host := img.Original(), img.Domain()
 	auth, err := registryAuth(ctx, configDir(d.opts.DockerConfigDir), host)
 	if err != nil {
@@ -109,7 +120,11 @@ func (d *Driver) pull(ctx context.Context, img imageref.Ref, p *pull) error {
 	start := time.Now()
 	body, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
-		return classify(fmt.Errorf("pull image %q from %s: %w", ref, host, err))
+		err = fmt.Errorf("pull image %q from %s: %w", ref, host, err)
+		if unresolvable(err) {
+			return driver.Permanent(fmt.Errorf("%w (the registry host %s does not resolve: check the image name)", err, host))
+		}
+		return classify(err)
 	}
 	defer body.Close()
 
@@ -202,4 +217,13 @@ func (t *progressTracker) snapshot() driver.PullProgress {
 		pp.Total += l.total
 	}
 	return pp
+}
+
+// unresolvable reports whether a pull failed because the registry's host
+// name does not resolve. The daemon reports that as a plain 500, so only
+// its text tells; a name that does not resolve is almost always a
+// mistyped image (or an image name given where a command was meant), and
+// retrying it for minutes helps no one.
+func unresolvable(err error) bool {
+	return strings.Contains(err.Error(), ": no such host")
 }

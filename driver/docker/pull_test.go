@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,10 +249,25 @@ func TestPullFailures(t *testing.T) {
 			if tc.transient != eitherClass && transient != (tc.transient == 1) {
 				t.Errorf("Prepare: %v; want transient=%v", err, tc.transient == 1)
 			}
+			if !errors.Is(err, driver.ErrImageUnavailable) || !strings.Contains(err.Error(), tc.image) {
+				t.Errorf("Prepare: %v; want driver.ErrImageUnavailable naming %s", err, tc.image)
+			}
 			if n := taskContainers(t, tc.d, task.ID); n != 0 {
 				t.Errorf("%d containers left after a failed Prepare", n)
 			}
 			t.Logf("error: %v", err)
 		})
+	}
+}
+
+// A registry host that does not resolve is a mistyped image, not an
+// outage: the daemon reports it as a plain 500, so it is told by its text.
+func TestUnresolvableRegistryIsPermanent(t *testing.T) {
+	daemonErr := errors.New(`Error response from daemon: Get "https://no-such.example/v2/": dial tcp: lookup no-such.example on 10.0.0.53:53: no such host`)
+	if !unresolvable(fmt.Errorf("pull image %q: %w", "no-such.example/x", daemonErr)) {
+		t.Error("a DNS failure of the registry host is not recognised")
+	}
+	if unresolvable(errors.New("dial tcp 127.0.0.1:5999: connect: connection refused")) {
+		t.Error("a refused connection was taken for a name that does not resolve")
 	}
 }

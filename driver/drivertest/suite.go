@@ -410,7 +410,10 @@ func (s *suite) testMissingImage(t *testing.T) {
 		t.Skip("harness has no MissingImage")
 	}
 	task := NewTask(s.h.MissingImage, "true")
-	s.expectPrepareFails(t, task)
+	err := s.expectPrepareFails(t, task)
+	if !errors.Is(err, driver.ErrImageUnavailable) {
+		t.Errorf("Prepare of a missing image: %v; want it to wrap driver.ErrImageUnavailable", err)
+	}
 }
 
 func (s *suite) testVolumeNotAllowed(t *testing.T) {
@@ -427,7 +430,7 @@ func (s *suite) testNoLimit(t *testing.T, unset func(*Task)) {
 	s.expectPrepareFails(t, task)
 }
 
-func (s *suite) expectPrepareFails(t *testing.T, task *Task) {
+func (s *suite) expectPrepareFails(t *testing.T, task *Task) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
 	defer cancel()
@@ -443,6 +446,7 @@ func (s *suite) expectPrepareFails(t *testing.T, task *Task) {
 		t.Errorf("Prepare error %v: want it permanent (and not transient)", err)
 	}
 	s.expectNoContainer(t, task.ID)
+	return err
 }
 
 // waitFor polls cond until it holds, failing the test after within.

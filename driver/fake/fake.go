@@ -220,7 +220,7 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 		}
 	}
 	if missing {
-		return nil, driver.Permanent(fmt.Errorf("fake: image %q: not found", task.Image()))
+		return nil, driver.Permanent(fmt.Errorf("fake: %w: image %q: not found", driver.ErrImageUnavailable, task.Image()))
 	}
 	if task.Memory() < 6<<20 {
 		return nil, driver.Permanent(fmt.Errorf("fake: memory %d bytes is below the 6 MiB minimum", task.Memory()))
