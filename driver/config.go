@@ -12,7 +12,8 @@ import (
 // Config holds a driver's runtime settings: how every container runs,
 // whatever the task asks. Task limits (memory, CPUs, timeout) are not here:
 // they arrive resolved with each task. The zero value is not ready to use:
-// call WithDefaults. Defaults are secure: no network.
+// call WithDefaults. Defaults are secure: no network, a non-root user, a
+// private cgroup namespace.
 type Config struct {
 	// DockerHost is the runtime's address, e.g. "unix:///var/run/docker.sock".
 	// Empty means the environment's default (DOCKER_HOST or the local socket).
@@ -23,20 +24,38 @@ type Config struct {
 	NetworkMode string `json:"network_mode,omitempty"`
 	// ReadOnlyRootfs mounts the image read-only with a tmpfs at /tmp.
 	ReadOnlyRootfs bool `json:"read_only_rootfs,omitempty"`
-	// User runs the container's process as this user ("uid[:gid]" or a
-	// name). Empty means the image's user.
+	// TmpfsSize is the size of the tmpfs /tmp of a read-only root.
+	// Default 64 MiB.
+	TmpfsSize Memory `json:"tmpfs_size,omitempty"`
+	// User runs the container's process as this user: "uid[:gid]" or a
+	// name the image defines, or UserImage for the image's own user (root
+	// unless the image says otherwise). Default DefaultUser.
 	User string `json:"user,omitempty"`
+	// CgroupNamespace is the container's cgroup namespace: "private" (it
+	// sees only its own cgroup) or "host". Default "private".
+	CgroupNamespace string `json:"cgroup_namespace,omitempty"`
+	// DiskLimit caps the size of each container's writable layer, in
+	// bytes; 0 leaves it unbounded. Only storage drivers with a quota
+	// support it (Docker's overlay2 on xfs mounted with pquota, btrfs, zfs,
+	// devicemapper); a runtime without one refuses the setting.
+	DiskLimit Memory `json:"disk_limit,omitempty"`
 }
 
 // Default values applied by WithDefaults.
 const (
-	DefaultPidsLimit   int64 = 256
-	DefaultNetworkMode       = "none"
+	DefaultPidsLimit       int64  = 256
+	DefaultNetworkMode            = "none"
+	DefaultTmpfsSize       Memory = 64 << 20
+	DefaultUser                   = "65534:65534" // nobody:nogroup
+	DefaultCgroupNamespace        = "private"
 )
 
+// UserImage is the User that keeps the image's own user.
+const UserImage = "image"
+
 // WithDefaults returns a copy of c with zero fields set to their defaults
-// (see the Default constants). DockerHost, ReadOnlyRootfs and User have no
-// default beyond their zero value.
+// (see the Default constants). DockerHost, ReadOnlyRootfs and DiskLimit
+// have no default beyond their zero value.
 func (c Config) WithDefaults() Config {
 	if c.PidsLimit == 0 {
 		c.PidsLimit = DefaultPidsLimit
@@ -44,7 +63,25 @@ func (c Config) WithDefaults() Config {
 	if c.NetworkMode == "" {
 		c.NetworkMode = DefaultNetworkMode
 	}
+	if c.TmpfsSize == 0 {
+		c.TmpfsSize = DefaultTmpfsSize
+	}
+	if c.User == "" {
+		c.User = DefaultUser
+	}
+	if c.CgroupNamespace == "" {
+		c.CgroupNamespace = DefaultCgroupNamespace
+	}
 	return c
+}
+
+// ContainerUser is the user a container runs as: "" for the image's own
+// (User is UserImage), else User.
+func (c Config) ContainerUser() string {
+	if c.User == UserImage {
+		return ""
+	}
+	return c.User
 }
 
 // Validate reports the first setting that cannot work, as an error wrapping
@@ -56,6 +93,15 @@ func (c Config) Validate() error {
 	}
 	if c.PidsLimit <= 0 {
 		return fmt.Errorf("%w: pids_limit %d is not positive", ErrInvalidConfig, c.PidsLimit)
+	}
+	if c.User == "" {
+		return fmt.Errorf("%w: user is empty (want uid[:gid], a name, or %q for the image's user)", ErrInvalidConfig, UserImage)
+	}
+	if c.CgroupNamespace != "private" && c.CgroupNamespace != "host" {
+		return fmt.Errorf("%w: cgroup_namespace %q: want private or host", ErrInvalidConfig, c.CgroupNamespace)
+	}
+	if c.ReadOnlyRootfs && c.TmpfsSize < 1<<20 {
+		return fmt.Errorf("%w: tmpfs_size %s is below 1 MiB", ErrInvalidConfig, c.TmpfsSize)
 	}
 	return nil
 }

@@ -10,7 +10,8 @@ import (
 
 func TestConfigWithDefaults(t *testing.T) {
 	c := Config{}.WithDefaults()
-	if c.PidsLimit != DefaultPidsLimit || c.NetworkMode != "none" || c.ReadOnlyRootfs || c.User != "" {
+	if c.PidsLimit != DefaultPidsLimit || c.NetworkMode != "none" || c.ReadOnlyRootfs || c.User != DefaultUser ||
+		c.CgroupNamespace != "private" || c.TmpfsSize != DefaultTmpfsSize || c.DiskLimit != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -20,6 +21,12 @@ func TestConfigWithDefaults(t *testing.T) {
 	set := Config{PidsLimit: 10, NetworkMode: "bridge", User: "1000"}
 	if got := set.WithDefaults(); got.PidsLimit != 10 || got.NetworkMode != "bridge" || got.User != "1000" {
 		t.Fatalf("WithDefaults overwrote set fields: %+v", got)
+	}
+	if u := (Config{User: UserImage}).WithDefaults().ContainerUser(); u != "" {
+		t.Errorf("ContainerUser of %q = %q, want the image's (empty)", UserImage, u)
+	}
+	if u := c.ContainerUser(); u != DefaultUser {
+		t.Errorf("default ContainerUser = %q, want %q", u, DefaultUser)
 	}
 }
 
@@ -31,6 +38,9 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"negative pids", Config{PidsLimit: -1, NetworkMode: "none"}.Validate(), "pids_limit"},
 		{"empty network", Config{PidsLimit: 1}.Validate(), "network_mode"},
+		{"empty user", Config{PidsLimit: 1, NetworkMode: "none", CgroupNamespace: "private"}.Validate(), "user"},
+		{"bad cgroupns", Config{CgroupNamespace: "shared"}.WithDefaults().Validate(), "cgroup_namespace"},
+		{"tiny tmpfs", Config{ReadOnlyRootfs: true, TmpfsSize: 1024}.WithDefaults().Validate(), "tmpfs_size"},
 		{"relative volume root", AllowList{VolumeRoots: []string{"data"}}.Validate(), "allowed_volume_roots"},
 		{"bad image pattern", AllowList{Images: []string{"docker.io/[abc"}}.Validate(), "allowed_images"},
 	} {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,8 +210,17 @@ func TestContainerSecurityDefaults(t *testing.T) {
 	if hc.Init == nil || !*hc.Init {
 		t.Error("no init process")
 	}
-	if hc.ReadonlyRootfs || info.Config.User != "" {
-		t.Errorf("read-only %v user %q, want the defaults (writable, image user)", hc.ReadonlyRootfs, info.Config.User)
+	if hc.ReadonlyRootfs || info.Config.User != driver.DefaultUser {
+		t.Errorf("read-only %v user %q, want the defaults (writable, %s)", hc.ReadonlyRootfs, info.Config.User, driver.DefaultUser)
+	}
+	if hc.CgroupnsMode != "private" {
+		t.Errorf("cgroup namespace %q, want private", hc.CgroupnsMode)
+	}
+	if hc.LogConfig.Type != "none" || info.LogPath != "" {
+		t.Errorf("log driver %q, log path %q: want none and no file", hc.LogConfig.Type, info.LogPath)
+	}
+	if len(hc.StorageOpt) != 0 {
+		t.Errorf("storage options %v without a disk limit", hc.StorageOpt)
 	}
 	if info.Config.OpenStdin {
 		t.Error("stdin open for a task without input")
@@ -225,12 +235,12 @@ func TestContainerSecurityDefaults(t *testing.T) {
 
 func TestContainerHardenedConfig(t *testing.T) {
 	image := testimage.Ensure(t)
-	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, User: "1000:1000"}, Options{})
+	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, TmpfsSize: 2 << 20, User: "1000:1000"}, Options{})
 	task := drivertest.NewTask(image, "cat")
 	task.Stdin = []byte("x")
 	info := prepareAndInspect(t, d, task)
-	if !info.HostConfig.ReadonlyRootfs || info.HostConfig.Tmpfs["/tmp"] == "" {
-		t.Errorf("read-only %v tmpfs %v, want a read-only root with a tmpfs /tmp", info.HostConfig.ReadonlyRootfs, info.HostConfig.Tmpfs)
+	if !info.HostConfig.ReadonlyRootfs || !strings.Contains(info.HostConfig.Tmpfs["/tmp"], "size=2097152") {
+		t.Errorf("read-only %v tmpfs %v, want a read-only root with a 2 MiB tmpfs /tmp", info.HostConfig.ReadonlyRootfs, info.HostConfig.Tmpfs)
 	}
 	if info.Config.User != "1000:1000" {
 		t.Errorf("user %q, want 1000:1000", info.Config.User)
@@ -252,6 +262,103 @@ func TestContainerHardenedConfig(t *testing.T) {
 	}
 	if got := string(task.Stdout()); got != "in\n/\n" {
 		t.Errorf("stdout %q", got)
+	}
+}
+
+// TestContainerUser runs the id step: the process runs as the configured
+// user, a non-root one by default.
+func TestContainerUser(t *testing.T) {
+	image := testimage.Ensure(t)
+	for _, tc := range []struct{ user, want string }{
+		{"", "65534:65534"},
+		{"1000:1000", "1000:1000"},
+		{driver.UserImage, "0:0"}, // the test image sets no user
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			d := newDriver(t, driver.Config{User: tc.user}, Options{})
+			task := drivertest.NewTask(image, "id")
+			res, err := prepare(t, d, task).Run(context.Background())
+			if err != nil || res.Status() != driver.StatusSuccess {
+				t.Fatalf("Run: %v, %v", res, err)
+			}
+			if got := strings.TrimSpace(string(task.Stdout())); got != tc.want {
+				t.Errorf("user %q: process runs as %q, want %q", tc.user, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPrivateCgroupNamespace: the task sees its own cgroup as the root,
+// not the host's hierarchy.
+func TestPrivateCgroupNamespace(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(image, "readfile", "/proc/self/cgroup")
+	c := prepare(t, d, task)
+	if info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id); err != nil || info.HostConfig.CgroupnsMode != "private" {
+		t.Fatalf("inspect: cgroupns %q (%v), want private", info.HostConfig.CgroupnsMode, err)
+	}
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v, %v (stderr %q)", res, err, task.Stderr())
+	}
+	for line := range strings.Lines(string(task.Stdout())) {
+		// hierarchy-ID:controllers:path; the path is the namespace's root.
+		if parts := strings.SplitN(strings.TrimSpace(line), ":", 3); len(parts) != 3 || parts[2] != "/" {
+			t.Errorf("/proc/self/cgroup line %q: want the path /, a private namespace", line)
+		}
+	}
+}
+
+// TestNoDaemonLogCopy: a task's output flood reaches the task's writers
+// and nowhere else: the daemon keeps no log file of it.
+func TestNoDaemonLogCopy(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(image, "write", "20")
+	c := prepare(t, d, task)
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v, %v", res, err)
+	}
+	if n := len(task.Stdout()); n != 20<<20 {
+		t.Errorf("stdout %d bytes, want %d", n, 20<<20)
+	}
+	info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.HostConfig.LogConfig.Type != "none" || info.LogPath != "" {
+		t.Errorf("log driver %q, log file %q: the daemon keeps a copy of the output", info.HostConfig.LogConfig.Type, info.LogPath)
+	}
+}
+
+// TestDiskLimit: a disk limit is refused, naming the setting, on a daemon
+// whose storage driver cannot enforce it, and applied on one that can.
+func TestDiskLimit(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{DiskLimit: 64 << 20}, Options{})
+	info, err := d.cli.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := drivertest.NewTask(image, "true")
+	c, err := d.Prepare(context.Background(), task)
+	if err == nil {
+		defer c.Close()
+		ci, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+		if err != nil || ci.HostConfig.StorageOpt["size"] != strconv.Itoa(64<<20) {
+			t.Errorf("storage options %v (%v), want size %d", ci.HostConfig.StorageOpt, err, 64<<20)
+		}
+		return
+	}
+	t.Logf("storage driver %s %v: %v", info.Driver, info.DriverStatus, err)
+	if !driver.IsPermanent(err) || !errors.Is(err, ErrDiskLimitUnsupported) && !cerrdefs.IsInvalidArgument(err) {
+		t.Errorf("Prepare with an unenforceable disk limit: %v; want a permanent ErrDiskLimitUnsupported", err)
+	}
+	if n := taskContainers(t, d, task.ID); n != 0 {
+		t.Errorf("%d containers left", n)
 	}
 }
 

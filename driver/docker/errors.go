@@ -25,6 +25,10 @@ var (
 	// reports a failure in the middle of an image download, after the
 	// registry accepted the request.
 	ErrPullStream = errors.New("image download failed")
+	// ErrDiskLimitUnsupported is wrapped (as a permanent error) by every
+	// call that contacts the daemon when driver.Config.DiskLimit is set
+	// and the daemon's storage driver cannot enforce it.
+	ErrDiskLimitUnsupported = errors.New("disk limit not supported by the storage driver")
 	// ErrClosed is returned by Prepare after the Driver was closed.
 	ErrClosed = errors.New("docker driver closed")
 )

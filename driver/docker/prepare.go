@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -21,8 +22,9 @@ import (
 // cpuPeriod is the CFS period the CPU quota is expressed in (100 ms).
 const cpuPeriod = 100_000
 
-// tmpfsOptions are the mount options of /tmp on a read-only root.
-const tmpfsOptions = "rw,nosuid,nodev,noexec,size=64m"
+// tmpfsOptions are the mount options of /tmp on a read-only root, before
+// its size.
+const tmpfsOptions = "rw,nosuid,nodev,noexec,size="
 
 // Prepare checks the task against the allow-list and its limits, makes its
 // image present (pulling it when missing) and creates its container,
@@ -107,7 +109,7 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		Env:          env,
 		Labels:       labels,
 		WorkingDir:   task.WorkDir(),
-		User:         d.cfg.User,
+		User:         d.cfg.ContainerUser(),
 		AttachStdin:  hasInput,
 		OpenStdin:    hasInput,
 		StdinOnce:    hasInput,
@@ -126,6 +128,10 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		ReadonlyRootfs: d.cfg.ReadOnlyRootfs,
 		Init:           &init,
 		Mounts:         mounts,
+		CgroupnsMode:   container.CgroupnsMode(d.cfg.CgroupNamespace),
+		// The driver attaches to the output itself; the daemon keeps no
+		// copy on the host's disk.
+		LogConfig: container.LogConfig{Type: "none"},
 		Resources: container.Resources{
 			Memory:     int64(memory),
 			MemorySwap: int64(memory), // equal to Memory: no swap
@@ -135,7 +141,10 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		},
 	}
 	if d.cfg.ReadOnlyRootfs {
-		hostCfg.Tmpfs = map[string]string{"/tmp": tmpfsOptions}
+		hostCfg.Tmpfs = map[string]string{"/tmp": tmpfsOptions + strconv.FormatUint(uint64(d.cfg.TmpfsSize), 10)}
+	}
+	if d.cfg.DiskLimit > 0 {
+		hostCfg.StorageOpt = map[string]string{"size": strconv.FormatUint(uint64(d.cfg.DiskLimit), 10)}
 	}
 	return cfg, hostCfg, nil
 }
