@@ -73,3 +73,34 @@ func TestDockerEndToEnd(t *testing.T) {
 		t.Errorf("containers left behind: %d (%v)", n, err)
 	}
 }
+
+// TestDockerStartFailureIsNotRetried performs the attack of a task whose
+// volume makes the container unable to start: one delivery, and an error
+// result naming the cause.
+func TestDockerStartFailureIsNotRetried(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	allow := driver.AllowList{VolumeRoots: []string{root}}
+	e := newEnv(t)
+	drv, err := docker.New(driver.Config{}, docker.Options{WorkerID: "docker-startfail", Logger: testLogger(t), Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
+	cfg := testConfig("docker-startfail")
+	cfg.AckWait = 10 * time.Second
+	cfg.Policy.Allow = allow
+	e.startDriver(cfg, drv)
+	for id, target := range map[string]string{"over-proc": "/proc", "over-passwd": "/etc/passwd"} {
+		e.submit(&messages.Task{ID: id, Image: image, Cmd: []string{"true"}, Volumes: [][]string{{root, target}}})
+	}
+	for id, target := range map[string]string{"over-proc": "/proc", "over-passwd": "/etc/passwd"} {
+		r := e.result(id, 2*time.Minute)
+		if r.Status != messages.ResultError || r.Attempt != 1 || !strings.Contains(r.Error, target) {
+			t.Errorf("%s: result %s attempt %d error %q; want error on the first attempt naming %s", id, r.Status, r.Attempt, r.Error, target)
+		}
+	}
+	if n := e.consumerInfo().NumRedelivered; n != 0 {
+		t.Errorf("%d redeliveries of tasks that can never start", n)
+	}
+}

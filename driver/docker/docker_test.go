@@ -538,6 +538,51 @@ func TestStartFailureIsTaskError(t *testing.T) {
 	}
 }
 
+// TestVolumeBreaksStartIsTaskError performs the attacks of a volume the
+// runtime cannot set up (over /proc, a directory where /etc/passwd must be
+// a file): Run ends with a task result naming the cause, not an
+// infrastructure error that would be retried.
+func TestVolumeBreaksStartIsTaskError(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
+	for _, target := range []string{"/proc", "/etc/passwd"} {
+		t.Run(target, func(t *testing.T) {
+			t.Parallel()
+			task := drivertest.NewTask(image, "true")
+			task.Mounts = [][2]string{{root, target}}
+			res, err := prepare(t, d, task).Run(context.Background())
+			if err != nil {
+				t.Fatalf("Run: infrastructure error %v; want a task result", err)
+			}
+			if res.Status() != driver.StatusError || !driver.IsUserVisible(res.Unwrap()) || !strings.Contains(res.Error(), target) {
+				t.Errorf("result %q exit %d error %q; want error, user visible, naming %s", res.Status(), res.ExitCode(), res.Error(), target)
+			}
+		})
+	}
+}
+
+func TestContainerInitFailed(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "/r" to rootfs at "/proc": "/m/proc" cannot be mounted because it is not of type proc: unknown`, true},
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to setup user: unable to find user 0: read /etc/passwd: is a directory: unknown`, true},
+		{`OCI runtime create failed: container_linux.go:349: starting container process caused "process_linux.go:449: container init caused \"rootfs_linux.go:58: mounting ...\""`, true},
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/x: no space left on device: unknown`, false},
+		{`failed to create shim task: connection error: desc = "transport: error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused": unavailable`, false},
+		{`error during container init`, false}, // not from the OCI runtime
+	} {
+		if got := containerInitFailed(cerrdefs.ErrUnknown.WithMessage(tc.msg)); got != tc.want {
+			t.Errorf("containerInitFailed(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
+	}
+	if containerInitFailed(cerrdefs.ErrUnavailable.WithMessage("OCI runtime create failed: error during container init")) {
+		t.Error("an unavailable daemon is the task's fault")
+	}
+}
+
 func TestRemoveWorkerContainers(t *testing.T) {
 	image := testimage.Ensure(t)
 	worker := testWorker + "-crashed"
