@@ -117,8 +117,11 @@ type AllowList struct {
 	// normalisation to its full name, e.g. "busybox" is matched as
 	// "docker.io/library/busybox:latest". "*" does not cross a "/", so
 	// "registry.example.com/team/*" allows every image of that namespace
-	// and "docker.io/library/busybox:*" every tag of busybox. Default: any
-	// image.
+	// and "docker.io/library/busybox:*" every tag of busybox. A reference
+	// written as an image id ("e8d5cdf7", "sha256:e8d5...", see
+	// imageref.LooksLikeID) names no repository: only patterns starting
+	// "sha256:" match it, as "sha256:<hex as written>", so "sha256:*"
+	// allows every id. Default: any image, ids included.
 	Images []string `json:"allowed_images,omitempty"`
 }
 
@@ -158,8 +161,9 @@ func (a AllowList) VolumeAllowed(hostPath string) bool {
 }
 
 // ImageAllowed reports whether image, a parsed reference, matches the
-// allow-list (any valid reference when the list is empty). A zero Ref is
-// never allowed.
+// allow-list (any valid reference when the list is empty). An image id is
+// matched only by the id patterns (those starting "sha256:"), a name only
+// by the others. A zero Ref is never allowed.
 func (a AllowList) ImageAllowed(image imageref.Ref) bool {
 	if !image.Valid() {
 		return false
@@ -167,8 +171,49 @@ func (a AllowList) ImageAllowed(image imageref.Ref) bool {
 	if len(a.Images) == 0 {
 		return true
 	}
-	full := image.String()
+	if image.IsID() {
+		return a.idAllowed(image.ID())
+	}
+	return a.nameAllowed(image.String())
+}
+
+// ResolvedImageAllowed reports whether the image a runtime resolved a
+// reference to may run: the list is empty, or its full id ("sha256:...")
+// matches an id pattern, or one of its names (repository tags and digests,
+// as the runtime lists them) matches a name pattern after normalisation.
+func (a AllowList) ResolvedImageAllowed(id string, names []string) bool {
+	if len(a.Images) == 0 {
+		return true
+	}
+	if strings.HasPrefix(id, imageref.IDPrefix) && a.idAllowed(id) {
+		return true
+	}
+	for _, n := range names {
+		r, err := imageref.Parse(n)
+		if err == nil && !r.IsID() && a.nameAllowed(r.String()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a AllowList) idAllowed(id string) bool {
 	for _, p := range a.Images {
+		if !strings.HasPrefix(p, imageref.IDPrefix) {
+			continue
+		}
+		if ok, _ := path.Match(p, id); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (a AllowList) nameAllowed(full string) bool {
+	for _, p := range a.Images {
+		if strings.HasPrefix(p, imageref.IDPrefix) {
+			continue
+		}
 		if ok, _ := path.Match(p, full); ok {
 			return true
 		}

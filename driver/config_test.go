@@ -116,3 +116,43 @@ func TestAllowListImageAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowListImageIDs: an image id normalises to a name under
+// docker.io/library, yet only an explicit id pattern allows it.
+func TestAllowListImageIDs(t *testing.T) {
+	id := "sha256:e8d5cdf7fbd4" + strings.Repeat("0", 52)
+	library := AllowList{Images: []string{"docker.io/library/*"}}
+	ids := AllowList{Images: []string{"docker.io/library/busybox:*", "sha256:e8d5cdf7*"}}
+	for _, img := range []string{"e8d5cdf7fbd4", "e8d5cdf7", id, "sha256:e8d5cdf7"} {
+		if library.ImageAllowed(mustRef(t, img)) {
+			t.Errorf("%q allowed by docker.io/library/*", img)
+		}
+		if !(AllowList{}).ImageAllowed(mustRef(t, img)) {
+			t.Errorf("%q refused without an allow-list", img)
+		}
+	}
+	if !ids.ImageAllowed(mustRef(t, "e8d5cdf7fbd4")) || !ids.ImageAllowed(mustRef(t, id)) || ids.ImageAllowed(mustRef(t, "abcdef12")) {
+		t.Error("id pattern sha256:e8d5cdf7* does not decide ids by their hex")
+	}
+	if ids.ImageAllowed(mustRef(t, "docker.io/library/sha256:e8d5cdf7")) {
+		t.Error("a name allowed by an id pattern")
+	}
+
+	for _, tc := range []struct {
+		allow AllowList
+		id    string
+		names []string
+		want  bool
+	}{
+		{AllowList{}, id, nil, true},
+		{library, id, []string{"busybox:latest", "busybox@sha256:" + strings.Repeat("1", 64)}, true},
+		{library, id, []string{"quay.io/evil/x:1"}, false},
+		{library, id, nil, false}, // an untagged image is only reachable by id
+		{ids, id, nil, true},
+		{ids, "sha256:abcdef" + strings.Repeat("0", 58), []string{"e8d5cdf7"}, false},
+	} {
+		if got := tc.allow.ResolvedImageAllowed(tc.id, tc.names); got != tc.want {
+			t.Errorf("%v.ResolvedImageAllowed(%s, %q) = %v, want %v", tc.allow.Images, tc.id, tc.names, got, tc.want)
+		}
+	}
+}

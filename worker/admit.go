@@ -59,6 +59,9 @@ func (p Policy) resolve(a *admitted) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrRefused}, args...)...)
 	}
 	if !p.Allow.ImageAllowed(a.image) {
+		if a.image.IsID() {
+			return refuse("image %q is an image id, not a name: this worker runs ids only when an allowed-images pattern starting %q matches it (allowed: %q)", t.Image, imageref.IDPrefix, p.Allow.Images)
+		}
 		return refuse("image %q (%s) is not in the allowed images %q", t.Image, a.image, p.Allow.Images)
 	}
 	for _, v := range t.Volumes {

@@ -104,3 +104,41 @@ func TestDockerStartFailureIsNotRetried(t *testing.T) {
 		t.Errorf("%d redeliveries of tasks that can never start", n)
 	}
 }
+
+// TestDockerImageIDRefused performs the image-id attack through the
+// worker under --allowed-images 'docker.io/library/*': the test image's
+// id, short id and sha256:id are refused with a result saying why; its
+// name runs.
+func TestDockerImageIDRefused(t *testing.T) {
+	image := testimage.Ensure(t)
+	info, err := testimage.Docker(t).ImageInspect(t.Context(), image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hex := strings.TrimPrefix(info.ID, "sha256:")
+	allow := driver.AllowList{Images: []string{"docker.io/library/*"}}
+	e := newEnv(t)
+	drv, err := docker.New(driver.Config{}, docker.Options{WorkerID: "docker-imageid", Logger: testLogger(t), Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
+	cfg := testConfig("docker-imageid")
+	cfg.AckWait = 10 * time.Second
+	cfg.Policy.Allow = allow
+	e.startDriver(cfg, drv)
+	refs := map[string]string{"by-id": hex[:12], "by-short-id": hex[:8], "by-sha256": info.ID}
+	for id, ref := range refs {
+		e.submit(&messages.Task{ID: id, Image: ref, Cmd: []string{"echo", "ran"}})
+	}
+	e.submit(&messages.Task{ID: "by-name", Image: image, Cmd: []string{"echo", "ran"}})
+	for id, ref := range refs {
+		r := e.result(id, time.Minute)
+		if r.Status != messages.ResultError || !strings.Contains(r.Error, "image id") {
+			t.Errorf("%s (%s): result %s %q; want an error refusing the image id", id, ref, r.Status, r.Error)
+		}
+	}
+	if r := e.result("by-name", 2*time.Minute); r.Status != messages.ResultSuccess {
+		t.Errorf("allowed name: result %s %q", r.Status, r.Error)
+	}
+}

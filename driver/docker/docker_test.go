@@ -433,6 +433,70 @@ func TestPolicyRefusedAtPrepare(t *testing.T) {
 
 var errOK = errors.New("no error")
 
+// TestImageIDBypass performs the attack on --allowed-images
+// 'docker.io/library/*': an image present on the host under a name the
+// list refuses is named by its id, which normalises to
+// docker.io/library/<hex>. Every form is refused; an allowed name still
+// runs, from the image id the daemon resolved it to.
+func TestImageIDBypass(t *testing.T) {
+	base := testimage.Ensure(t)
+	cli := testimage.Docker(t)
+	forbidden := fmt.Sprintf("quay.io/forbidden/testee:%d", time.Now().UnixNano())
+	buildImage(t, cli, forbidden, "FROM "+base+"\nLABEL jetrun.test=forbidden-"+forbidden+"\n", map[string][]byte{})
+	t.Cleanup(func() { removeImage(t, cli, forbidden) })
+	info, err := cli.ImageInspect(context.Background(), forbidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hex := strings.TrimPrefix(info.ID, "sha256:")
+
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{Images: []string{"docker.io/library/*"}}})
+	for _, ref := range []string{hex[:12], hex[:8], info.ID, forbidden} {
+		task := drivertest.NewTask(ref, "true")
+		c, err := d.Prepare(context.Background(), task)
+		if err == nil {
+			c.Close()
+			t.Errorf("Prepare(%q) of an image the allow-list refuses succeeded", ref)
+			continue
+		}
+		if !driver.IsPermanent(err) || !errors.Is(err, ErrImageNotAllowed) {
+			t.Errorf("Prepare(%q): %v; want a permanent ErrImageNotAllowed", ref, err)
+		}
+		if n := taskContainers(t, d, task.ID); n != 0 {
+			t.Errorf("Prepare(%q) left %d containers", ref, n)
+		}
+	}
+
+	allowed := drivertest.NewTask(base, "echo", "allowed")
+	c := prepare(t, d, allowed)
+	ci, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseInfo, err := cli.ImageInspect(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Config.Image != baseInfo.ID {
+		t.Errorf("container created from %q, want the resolved image id %s", ci.Config.Image, baseInfo.ID)
+	}
+	if res, err := c.Run(context.Background()); err != nil || res.Status() != driver.StatusSuccess || string(allowed.Stdout()) != "allowed\n" {
+		t.Errorf("allowed image: %v, %v, stdout %q", res, err, allowed.Stdout())
+	}
+
+	// An explicit id pattern allows that id, and only by id.
+	byID := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{Images: []string{info.ID}}})
+	if c, err := byID.Prepare(context.Background(), drivertest.NewTask(info.ID, "true")); err != nil {
+		t.Errorf("Prepare by an allowed id: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := byID.Prepare(context.Background(), drivertest.NewTask(forbidden, "true")); err == nil {
+		c.Close()
+		t.Error("an id pattern allowed a name")
+	}
+}
+
 func TestBindVolume(t *testing.T) {
 	image := testimage.Ensure(t)
 	root := t.TempDir()

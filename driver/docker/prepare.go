@@ -48,6 +48,18 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if err := d.ensureImage(ctx, image, task); err != nil {
 		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
 	}
+	// Check what the daemon resolved the reference to, and create the
+	// container from that image's id, so a tag moved after the check
+	// cannot swap the image.
+	img, err := d.cli.ImageInspect(ctx, image.Original())
+	if err != nil {
+		return nil, classify(fmt.Errorf("task %s: inspect image %q: %w", task.Id(), task.Image(), err))
+	}
+	if !d.opts.Allow.ResolvedImageAllowed(img.ID, append(slices.Clone(img.RepoTags), img.RepoDigests...)) {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w: %q resolves to image %s, which has no allowed name (tags %q)",
+			task.Id(), ErrImageNotAllowed, task.Image(), shortID(strings.TrimPrefix(img.ID, "sha256:")), img.RepoTags))
+	}
+	cfg.Image = img.ID
 
 	name := containerName(task.Id())
 	d.rec.hold(name)
