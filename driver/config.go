@@ -142,16 +142,51 @@ func (a AllowList) Validate() error {
 }
 
 // VolumeAllowed reports whether hostPath is absolute and lies under one of
-// the allowed volume roots (none by default). Paths are compared after
-// cleaning, so "/data/../etc" is not under "/data", and "/database" is not
-// under "/data". Symbolic links are not resolved: an allowed root must not
-// contain links that lead out of it.
+// the allowed volume roots (none by default), lexically: paths are compared
+// after cleaning, so "/data/../etc" is not under "/data", and "/database"
+// is not under "/data". Symbolic links are not resolved: a path is
+// mounted only after ResolveVolume, which resolves them.
 func (a AllowList) VolumeAllowed(hostPath string) bool {
 	if !filepath.IsAbs(hostPath) {
 		return false
 	}
-	p := filepath.Clean(hostPath)
+	return under(filepath.Clean(hostPath), a.VolumeRoots)
+}
+
+// ResolveVolume returns the real path of hostPath (every symbolic link
+// resolved, as the runtime will follow them when it mounts it), or an
+// error wrapping ErrVolumeNotAllowed when hostPath is not absolute, does
+// not exist, or when it or its real path lies under none of the roots'
+// own real paths. A link inside a root that leads out of it is refused.
+func (a AllowList) ResolveVolume(hostPath string) (string, error) {
+	if !filepath.IsAbs(hostPath) {
+		return "", fmt.Errorf("%w: %q is not an absolute path", ErrVolumeNotAllowed, hostPath)
+	}
+	if len(a.VolumeRoots) == 0 {
+		return "", fmt.Errorf("%w: %q: no host volumes are allowed", ErrVolumeNotAllowed, hostPath)
+	}
+	if !a.VolumeAllowed(hostPath) {
+		return "", fmt.Errorf("%w: %q is not under an allowed root %q", ErrVolumeNotAllowed, filepath.Clean(hostPath), a.VolumeRoots)
+	}
+	real, err := filepath.EvalSymlinks(hostPath)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q cannot be resolved: %v", ErrVolumeNotAllowed, hostPath, err)
+	}
+	var roots []string
 	for _, root := range a.VolumeRoots {
+		if r, err := filepath.EvalSymlinks(root); err == nil {
+			roots = append(roots, r)
+		}
+	}
+	if !under(real, roots) {
+		return "", fmt.Errorf("%w: %q resolves to %q, outside the allowed roots %q", ErrVolumeNotAllowed, hostPath, real, a.VolumeRoots)
+	}
+	return real, nil
+}
+
+// under reports whether the clean path p is one of roots or below one.
+func under(p string, roots []string) bool {
+	for _, root := range roots {
 		r := filepath.Clean(root)
 		if p == r || strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/") {
 			return true

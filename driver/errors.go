@@ -15,6 +15,10 @@ var (
 	// such image, unauthorized, invalid container configuration.
 	ErrPermanent = errors.New("permanent")
 
+	// ErrVolumeNotAllowed is wrapped by AllowList.ResolveVolume when a
+	// host path may not be mounted.
+	ErrVolumeNotAllowed = errors.New("volume not allowed")
+
 	// ErrInvalidConfig is wrapped by every Config validation error.
 	ErrInvalidConfig = errors.New("invalid driver config")
 )

@@ -47,7 +47,8 @@ func TestTaskValidate(t *testing.T) {
 		{name: "negative cpus", mod: func(t *Task) { t.CPUs = -5 }, wantField: "cpus", wantWhy: "negative"},
 		{name: "huge cpus", mod: func(t *Task) { t.CPUs = MaxCPUs + 1 }, wantField: "cpus", wantWhy: "more than"},
 		{name: "volume not a pair", mod: func(t *Task) { t.Volumes = [][]string{{"/a"}} }, wantField: "volumes[0]", wantWhy: "1 elements"},
-		{name: "volume triple", mod: func(t *Task) { t.Volumes = [][]string{{"/a", "/b", "ro"}} }, wantField: "volumes[0]", wantWhy: "3 elements"},
+		{name: "volume quadruple", mod: func(t *Task) { t.Volumes = [][]string{{"/a", "/b", "ro", "x"}} }, wantField: "volumes[0]", wantWhy: "4 elements"},
+		{name: "volume mode", mod: func(t *Task) { t.Volumes = [][]string{{"/a", "/b", "RW"}} }, wantField: "volumes[0][2]", wantWhy: "mode"},
 		{name: "relative host path", mod: func(t *Task) { t.Volumes = [][]string{{"data", "/in"}} }, wantField: "volumes[0][0]", wantWhy: "not absolute"},
 		{name: "relative container path", mod: func(t *Task) { t.Volumes = [][]string{{"/data", "in"}} }, wantField: "volumes[0][1]", wantWhy: "not absolute"},
 		{name: "empty container path", mod: func(t *Task) { t.Volumes = [][]string{{"/data", ""}} }, wantField: "volumes[0][1]", wantWhy: "empty"},
@@ -238,5 +239,17 @@ func TestPeekTask(t *testing.T) {
 	deep = append(deep, 0xc0)
 	if id, reply := PeekTask(deep); id != "" || reply != "" {
 		t.Errorf("PeekTask of a deeply nested message = %q, %q; want nothing", id, reply)
+	}
+}
+
+func TestVolumeModes(t *testing.T) {
+	task := &Task{ID: "t1", Image: "busybox", Volumes: [][]string{{"/a", "/a"}, {"/b", "/b", "ro"}, {"/c", "/c", "rw"}}}
+	if err := task.Validate(); err != nil {
+		t.Fatalf("volumes with and without modes: %v", err)
+	}
+	for i, want := range []bool{false, false, true} {
+		if got := VolumeWritable(task.Volumes[i]); got != want {
+			t.Errorf("VolumeWritable(%q) = %v, want %v", task.Volumes[i], got, want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,70 @@ func TestDockerImageIDRefused(t *testing.T) {
 	}
 	if r := e.result("by-name", 2*time.Minute); r.Status != messages.ResultSuccess {
 		t.Errorf("allowed name: result %s %q", r.Status, r.Error)
+	}
+}
+
+// TestDockerVolumeSymlinkAttack performs the attack of issue 15 through
+// the worker: task A, with R/out mounted read-write, makes the link
+// /out/hostroot -> /; task B mounts R/out/hostroot/<dir outside R>, which
+// is lexically under R. B is refused and reads nothing.
+func TestDockerVolumeSymlinkAttack(t *testing.T) {
+	image := testimage.Ensure(t)
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "out")
+	if err := os.Mkdir(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o777); err != nil { // past the umask: tasks run as nobody
+		t.Fatal(err)
+	}
+	allow := driver.AllowList{VolumeRoots: []string{root}}
+	e := newEnv(t)
+	drv, err := docker.New(driver.Config{}, docker.Options{WorkerID: "docker-symlink", Logger: testLogger(t), Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
+	cfg := testConfig("docker-symlink")
+	cfg.AckWait = 10 * time.Second
+	cfg.Policy.Allow = allow
+	e.startDriver(cfg, drv)
+
+	e.submit(&messages.Task{ID: "link-maker", Image: image, Cmd: []string{"symlink", "/", "/out/hostroot"},
+		Volumes: [][]string{{out, "/out", messages.VolumeReadWrite}}})
+	if r := e.result("link-maker", 2*time.Minute); r.Status != messages.ResultSuccess {
+		t.Fatalf("task A: %s %q", r.Status, r.Error)
+	}
+	if target, err := os.Readlink(filepath.Join(out, "hostroot")); err != nil || target != "/" {
+		t.Fatalf("task A left no link to / (%q, %v)", target, err)
+	}
+
+	for id, host := range map[string]string{
+		"reader-link": filepath.Join(out, "hostroot"),
+		"reader-path": filepath.Join(out, "hostroot", outside),
+	} {
+		e.submit(&messages.Task{ID: id, Image: image, Cmd: []string{"readfile", "/data" + outside + "/secret", ";", "readfile", "/data/secret"},
+			Volumes: [][]string{{host, "/data"}}})
+		r := e.result(id, 2*time.Minute)
+		if r.Status != messages.ResultError || !strings.Contains(r.Error, "outside the allowed roots") {
+			t.Errorf("task B (%s): result %s %q; want it refused, resolving outside the root", host, r.Status, r.Error)
+		}
+		for _, m := range e.events(id) {
+			if bytes.Contains(m.Data, []byte("host secret")) {
+				t.Errorf("task B (%s) read the secret outside the root", host)
+			}
+		}
+	}
+
+	// A volume without a mode is read-only.
+	e.submit(&messages.Task{ID: "ro-writer", Image: image, Cmd: []string{"writefile", "/out/x", "y"}, Volumes: [][]string{{out, "/out"}}})
+	if r := e.result("ro-writer", 2*time.Minute); r.Status != messages.ResultError {
+		t.Errorf("write to a volume without a mode: %s; want an error (read-only)", r.Status)
+	}
+	if _, err := os.Stat(filepath.Join(out, "x")); err == nil {
+		t.Error("a volume without a mode was written")
 	}
 }

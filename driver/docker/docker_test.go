@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -507,6 +508,84 @@ func TestBindVolume(t *testing.T) {
 	info := prepareAndInspect(t, d, task)
 	if len(info.HostConfig.Mounts) != 1 || info.HostConfig.Mounts[0].Source != root || info.HostConfig.Mounts[0].Target != "/data" {
 		t.Errorf("mounts %+v, want %s bound at /data", info.HostConfig.Mounts, root)
+	}
+}
+
+// TestVolumeSymlinkEscape performs the attack on the volume allow-list: a
+// link inside an allowed root that leads out of it (as a task with a
+// writable volume can create) must not be mountable, nor a path whose
+// resolution changed since it was handed over.
+func TestVolumeSymlinkEscape(t *testing.T) {
+	image := testimage.Ensure(t)
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "out")
+	if err := os.Mkdir(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(out, "hostroot")); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
+
+	swapped := filepath.Join(root, "swapped")
+	if err := os.Symlink(outside, swapped); err != nil {
+		t.Fatal(err)
+	}
+	for name, host := range map[string]string{
+		"link to the host's root":      filepath.Join(out, "hostroot"),
+		"path through that link":       filepath.Join(out, "hostroot", outside),
+		"link replacing a checked dir": swapped, // as if resolved before the link appeared
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := drivertest.NewTask(image, "readfile", "/data/secret")
+			task.Mounts = [][2]string{{host, "/data"}}
+			c, err := d.Prepare(context.Background(), task)
+			if err == nil {
+				res, _ := c.Run(context.Background())
+				c.Close()
+				t.Fatalf("Prepare of %s succeeded; the task read %q (%v)", host, task.Stdout(), res)
+			}
+			if !driver.IsPermanent(err) || !errors.Is(err, ErrVolumeNotAllowed) {
+				t.Errorf("Prepare: %v; want a permanent ErrVolumeNotAllowed", err)
+			}
+			if n := taskContainers(t, d, task.ID); n != 0 {
+				t.Errorf("%d containers left", n)
+			}
+		})
+	}
+}
+
+// TestVolumeModes: a volume is read-only unless the task asks for
+// read-write.
+func TestVolumeModes(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
+
+	ro := drivertest.NewTask(image, "writefile", "/data/ro", "x")
+	ro.Mounts = [][2]string{{root, "/data"}}
+	res, err := prepare(t, d, ro).Run(context.Background())
+	if err != nil || res.Status() != driver.StatusError || !strings.Contains(string(ro.Stderr()), "read-only file system") {
+		t.Errorf("write to a default volume: %v, %v, stderr %q; want it refused as read-only", res, err, ro.Stderr())
+	}
+	if _, err := os.Stat(filepath.Join(root, "ro")); err == nil {
+		t.Error("a default volume was written")
+	}
+
+	rw := drivertest.NewTask(image, "writefile", "/data/rw", "written")
+	rw.Mounts, rw.RW = [][2]string{{root, "/data"}}, []bool{true}
+	res, err = prepare(t, d, rw).Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("write to a rw volume: %v, %v, stderr %q", res, err, rw.Stderr())
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "rw")); err != nil || string(got) != "written" {
+		t.Errorf("host file %q (%v), want \"written\"", got, err)
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 
 var (
 	// ErrVolumeNotAllowed is wrapped (as a permanent error) by Prepare when
-	// a task mounts a host path outside the configured volume roots.
-	ErrVolumeNotAllowed = errors.New("volume not allowed")
+	// a task mounts a host path outside the configured volume roots, or
+	// one whose real path left them or changed since admission. It is
+	// driver.ErrVolumeNotAllowed.
+	ErrVolumeNotAllowed = driver.ErrVolumeNotAllowed
 	// ErrImageNotAllowed is wrapped (as a permanent error) by Prepare when a
 	// task's image does not match the configured allow-list.
 	ErrImageNotAllowed = errors.New("image not allowed")

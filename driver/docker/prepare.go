@@ -61,6 +61,10 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	}
 	cfg.Image = img.ID
 
+	if hostCfg.Mounts, err = d.bindMounts(task); err != nil {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w", task.Id(), err))
+	}
+
 	name := containerName(task.Id())
 	d.rec.hold(name)
 	resp, err := d.cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, name)
@@ -102,16 +106,13 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		env = append(env, k+"="+task.EnvVars()[k])
 	}
 
-	var mounts []mount.Mount
-	for _, v := range task.Volumes() {
-		host, target := v[0], v[1]
-		if !d.opts.Allow.VolumeAllowed(host) {
-			return nil, nil, fmt.Errorf("%w: %q is not under an allowed volume root", ErrVolumeNotAllowed, host)
+	for _, m := range driver.TaskMounts(task) {
+		if !d.opts.Allow.VolumeAllowed(m.Source) {
+			return nil, nil, fmt.Errorf("%w: %q is not under an allowed volume root", ErrVolumeNotAllowed, m.Source)
 		}
-		if !filepath.IsAbs(target) {
-			return nil, nil, fmt.Errorf("%w: container path %q is not absolute", ErrVolumeNotAllowed, target)
+		if !filepath.IsAbs(m.Target) {
+			return nil, nil, fmt.Errorf("%w: container path %q is not absolute", ErrVolumeNotAllowed, m.Target)
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Clean(host), Target: target})
 	}
 
 	hasInput := task.Input() != nil
@@ -139,7 +140,6 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		SecurityOpt:    []string{"no-new-privileges:true"},
 		ReadonlyRootfs: d.cfg.ReadOnlyRootfs,
 		Init:           &init,
-		Mounts:         mounts,
 		CgroupnsMode:   container.CgroupnsMode(d.cfg.CgroupNamespace),
 		// The driver attaches to the output itself; the daemon keeps no
 		// copy on the host's disk.
@@ -159,6 +159,27 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		hostCfg.StorageOpt = map[string]string{"size": strconv.FormatUint(uint64(d.cfg.DiskLimit), 10)}
 	}
 	return cfg, hostCfg, nil
+}
+
+// bindMounts resolves the task's volumes just before the container is
+// created. Each host path must resolve, within the allowed roots, to
+// itself: the caller hands over resolved paths, so a different resolution
+// means a link appeared or changed since, and the task is refused
+// (ErrVolumeNotAllowed). Volumes are read-only unless the task says
+// otherwise (driver.VolumeMounts).
+func (d *Driver) bindMounts(task driver.ContainerTask) ([]mount.Mount, error) {
+	var mounts []mount.Mount
+	for _, m := range driver.TaskMounts(task) {
+		real, err := d.opts.Allow.ResolveVolume(m.Source)
+		if err != nil {
+			return nil, err
+		}
+		if real != m.Source {
+			return nil, fmt.Errorf("%w: %q resolves to %q now: a link changed since the task was admitted", ErrVolumeNotAllowed, m.Source, real)
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: real, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	return mounts, nil
 }
 
 // containerName is a unique, readable name for a task's container.
