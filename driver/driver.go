@@ -31,6 +31,9 @@
 //     could return ceil(len/max) points).
 //   - [ParseImage] names Docker Hub's registry "docker.io" rather than "",
 //     so every reference has an explicit registry.
+//   - A task may say which volumes are read-write ([VolumeMounts]); a
+//     driver mounts every other volume read-only. [AllowList.ResolveVolume]
+//     resolves a host path's links before it is allowed.
 //   - Prepare errors are classified as transient or permanent
 //     ([ErrTransient], [ErrPermanent]) so callers retry only what may succeed.
 package driver
@@ -128,6 +131,35 @@ func TaskImage(task ContainerTask) (imageref.Ref, error) {
 		}
 	}
 	return imageref.Parse(task.Image())
+}
+
+// Mount is a bind mount of a host path into a task's container.
+type Mount struct {
+	// Source is the path on the host, Target the path in the container.
+	Source, Target string
+	// ReadOnly mounts Source read-only.
+	ReadOnly bool
+}
+
+// VolumeMounts is an optional capability of a ContainerTask: it tells
+// whether each of its volumes is read-only. It must describe Volumes(), in
+// the same order.
+type VolumeMounts interface {
+	// VolumeMounts returns Volumes() with their modes.
+	VolumeMounts() []Mount
+}
+
+// TaskMounts returns the bind mounts of task: its VolumeMounts when it
+// has them, else its Volumes(), read-only.
+func TaskMounts(task ContainerTask) []Mount {
+	if m, ok := task.(VolumeMounts); ok {
+		return m.VolumeMounts()
+	}
+	var mounts []Mount
+	for _, v := range task.Volumes() {
+		mounts = append(mounts, Mount{Source: v[0], Target: v[1], ReadOnly: true})
+	}
+	return mounts
 }
 
 // PullReporter is an optional capability of a ContainerTask: a driver that

@@ -22,6 +22,10 @@ var (
 	// infrastructure.
 	ErrImageUnavailable = errors.New("image unavailable")
 
+	// ErrVolumeNotAllowed is wrapped by AllowList.ResolveVolume when a
+	// host path may not be mounted.
+	ErrVolumeNotAllowed = errors.New("volume not allowed")
+
 	// ErrInvalidConfig is wrapped by every Config validation error.
 	ErrInvalidConfig = errors.New("invalid driver config")
 )

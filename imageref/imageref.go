@@ -35,6 +35,43 @@ func Parse(s string) (Ref, error) {
 	return Ref{original: s, named: named}, nil
 }
 
+// IDPrefix starts the image id form "sha256:<hex>".
+const IDPrefix = "sha256:"
+
+// LooksLikeID reports whether a daemon may resolve s as an image id rather
+// than a name: "sha256:" followed by hex digits, or a bare string of 1 to
+// 64 lowercase hex digits (Docker resolves any unique prefix of an id,
+// e.g. "e8d5cdf7"). Such references parse as names under docker.io/library
+// but name no repository.
+func LooksLikeID(s string) bool {
+	hex, ok := strings.CutPrefix(s, IDPrefix)
+	if ok {
+		return len(hex) >= 1 && len(hex) <= 64 && isHex(hex)
+	}
+	return len(s) >= 1 && len(s) <= 64 && isHex(s)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsID reports whether r was written as an image id (see LooksLikeID).
+func (r Ref) IsID() bool { return r.named != nil && LooksLikeID(r.original) }
+
+// ID is the id r was written as, in the form "sha256:<hex>" (the hex
+// possibly a prefix of the full id), or "" when r is not an id.
+func (r Ref) ID() string {
+	if !r.IsID() {
+		return ""
+	}
+	return IDPrefix + strings.TrimPrefix(r.original, IDPrefix)
+}
+
 // Valid reports whether r came from a successful Parse.
 func (r Ref) Valid() bool { return r.named != nil }
 

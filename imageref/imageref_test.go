@@ -40,3 +40,33 @@ func TestParseRefuses(t *testing.T) {
 		t.Errorf("zero Ref = valid %v, %q, %q", zero.Valid(), zero.String(), zero.Domain())
 	}
 }
+
+func TestLooksLikeID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"e8d5cdf7fbd4":               true,
+		"e8d5cdf7":                   true,
+		"sha256:" + hex64:            true,
+		"sha256:e8d5cdf7":            true,
+		"sha256:":                    false,
+		"sha256:xyz":                 false,
+		"busybox":                    false,
+		"cafe:latest":                false,
+		"library/e8d5cdf7":           false,
+		"docker.io/library/e8d5cdf7": false,
+		hex64 + "0":                  false,
+		"":                           false,
+	} {
+		if got := LooksLikeID(s); got != want {
+			t.Errorf("LooksLikeID(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for in, id := range map[string]string{"e8d5cdf7": "sha256:e8d5cdf7", "sha256:" + hex64: "sha256:" + hex64, "busybox": ""} {
+		r, err := Parse(in)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if r.IsID() != (id != "") || r.ID() != id {
+			t.Errorf("Parse(%q): IsID %v, ID %q; want %q", in, r.IsID(), r.ID(), id)
+		}
+	}
+}

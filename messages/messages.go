@@ -49,13 +49,25 @@ type Task struct {
 	Memory int64 `msgpack:"memory,omitempty"`
 	// CPUs is the CPU limit in milli-CPUs; 0 means the worker's default.
 	CPUs int64 `msgpack:"cpus,omitempty"`
-	// Volumes are [host path, container path] pairs.
+	// Volumes are bind mounts: [host path, container path] or [host path,
+	// container path, mode] with mode VolumeReadOnly or VolumeReadWrite;
+	// without a mode a volume is read-only.
 	Volumes [][]string `msgpack:"volumes,omitempty"`
 	// Workdir is the working directory inside the container.
 	Workdir string `msgpack:"workdir,omitempty"`
 	// Reply is the reply prefix R; empty means P.events.<id>.
 	Reply string `msgpack:"reply,omitempty"`
 }
+
+// Volume modes, the optional third element of a Task volume.
+const (
+	VolumeReadOnly  = "ro"
+	VolumeReadWrite = "rw"
+)
+
+// VolumeWritable reports whether volume v (an element of Task.Volumes) is
+// mounted read-write: only when its mode says VolumeReadWrite.
+func VolumeWritable(v []string) bool { return len(v) == 3 && v[2] == VolumeReadWrite }
 
 // Timeout returns the task's timeout as a duration (0: worker default).
 func (t *Task) Timeout() time.Duration { return time.Duration(t.TimeoutMS) * time.Millisecond }

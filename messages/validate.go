@@ -244,8 +244,11 @@ func validateVolumes(volumes [][]string) error {
 	}
 	seen := make(map[string]int, len(volumes))
 	for i, v := range volumes {
-		if len(v) != 2 {
-			return invalid(fmt.Sprintf("volumes[%d]", i), "has %d elements; want [host path, container path]", len(v))
+		if len(v) != 2 && len(v) != 3 {
+			return invalid(fmt.Sprintf("volumes[%d]", i), "has %d elements; want [host path, container path] or [host path, container path, mode]", len(v))
+		}
+		if len(v) == 3 && v[2] != VolumeReadOnly && v[2] != VolumeReadWrite {
+			return invalid(fmt.Sprintf("volumes[%d][2]", i), "mode %q: want %q or %q", v[2], VolumeReadOnly, VolumeReadWrite)
 		}
 		if reason := checkPath(v[0]); reason != "" {
 			return invalid(fmt.Sprintf("volumes[%d][0]", i), "host path %s", reason)

@@ -48,7 +48,8 @@ func TestTaskValidate(t *testing.T) {
 		{name: "negative cpus", mod: func(t *Task) { t.CPUs = -5 }, wantField: "cpus", wantWhy: "negative"},
 		{name: "huge cpus", mod: func(t *Task) { t.CPUs = MaxCPUs + 1 }, wantField: "cpus", wantWhy: "more than"},
 		{name: "volume not a pair", mod: func(t *Task) { t.Volumes = [][]string{{"/a"}} }, wantField: "volumes[0]", wantWhy: "1 elements"},
-		{name: "volume triple", mod: func(t *Task) { t.Volumes = [][]string{{"/a", "/b", "ro"}} }, wantField: "volumes[0]", wantWhy: "3 elements"},
+		{name: "volume quadruple", mod: func(t *Task) { t.Volumes = [][]string{{"/a", "/b", "ro", "x"}} }, wantField: "volumes[0]", wantWhy: "4 elements"},
+		{name: "volume mode", mod: func(t *Task) { t.Volumes = [][]string{{"/a", "/b", "RW"}} }, wantField: "volumes[0][2]", wantWhy: "mode"},
 		{name: "relative host path", mod: func(t *Task) { t.Volumes = [][]string{{"data", "/in"}} }, wantField: "volumes[0][0]", wantWhy: "not absolute"},
 		{name: "relative container path", mod: func(t *Task) { t.Volumes = [][]string{{"/data", "in"}} }, wantField: "volumes[0][1]", wantWhy: "not absolute"},
 		{name: "empty container path", mod: func(t *Task) { t.Volumes = [][]string{{"/data", ""}} }, wantField: "volumes[0][1]", wantWhy: "empty"},
@@ -287,6 +288,18 @@ func TestClip(t *testing.T) {
 	} {
 		if got := Clip(tc.in, tc.max); got != tc.want || len(got) > tc.max && len(tc.in) > tc.max {
 			t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
+
+func TestVolumeModes(t *testing.T) {
+	task := &Task{ID: "t1", Image: "busybox", Volumes: [][]string{{"/a", "/a"}, {"/b", "/b", "ro"}, {"/c", "/c", "rw"}}}
+	if err := task.Validate(); err != nil {
+		t.Fatalf("volumes with and without modes: %v", err)
+	}
+	for i, want := range []bool{false, false, true} {
+		if got := VolumeWritable(task.Volumes[i]); got != want {
+			t.Errorf("VolumeWritable(%q) = %v, want %v", task.Volumes[i], got, want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package worker
 import (
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -21,8 +20,9 @@ type admitted struct {
 	reply   string       // the reply prefix R
 	stored  bool         // R is in the events stream
 	timeout time.Duration
-	memory  uint64 // bytes
-	cpus    uint64 // milli-CPUs
+	memory  uint64         // bytes
+	cpus    uint64         // milli-CPUs
+	mounts  []driver.Mount // task.Volumes, host paths resolved to their real paths
 	labels  map[string]string
 }
 
@@ -59,16 +59,20 @@ func (p Policy) resolve(a *admitted) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrRefused}, args...)...)
 	}
 	if !p.Allow.ImageAllowed(a.image) {
+		if a.image.IsID() {
+			return refuse("image %q is an image id, not a name: this worker runs ids only when an allowed-images pattern starting %q matches it (allowed: %q)", t.Image, imageref.IDPrefix, p.Allow.Images)
+		}
 		return refuse("image %q (%s) is not in the allowed images %q", t.Image, a.image, p.Allow.Images)
 	}
 	for _, v := range t.Volumes {
-		if p.Allow.VolumeAllowed(v[0]) {
-			continue
-		}
 		if len(p.Allow.VolumeRoots) == 0 {
 			return refuse("volume %q: this worker allows no host volumes", v[0])
 		}
-		return refuse("volume %q is not under an allowed root %q", filepath.Clean(v[0]), p.Allow.VolumeRoots)
+		real, err := p.Allow.ResolveVolume(v[0])
+		if err != nil {
+			return refuse("%w", err)
+		}
+		a.mounts = append(a.mounts, driver.Mount{Source: real, Target: v[1], ReadOnly: !messages.VolumeWritable(v)})
 	}
 	// Validate refused negative values.
 	a.timeout = t.Timeout()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 const LabelAttempt = "jetrun.attempt"
 
 // containerTask adapts an admitted task to driver.ContainerTask,
-// driver.ParsedImage and driver.PullReporter.
+// driver.ParsedImage, driver.VolumeMounts and driver.PullReporter.
 type containerTask struct {
 	a   *admitted
 	out *output
@@ -36,6 +37,7 @@ var (
 	_ driver.ContainerTask = (*containerTask)(nil)
 	_ driver.ParsedImage   = (*containerTask)(nil)
 	_ driver.PullReporter  = (*containerTask)(nil)
+	_ driver.VolumeMounts  = (*containerTask)(nil)
 )
 
 func (c *containerTask) Command() []string          { return c.a.task.Cmd }
@@ -62,13 +64,19 @@ func (c *containerTask) Logger() (stdout, stderr io.Writer) {
 	return streamWriter{c.out, messages.StreamStdout}, streamWriter{c.out, messages.StreamStderr}
 }
 
+// Volumes returns the task's volumes with their host paths resolved at
+// admission.
 func (c *containerTask) Volumes() [][2]string {
 	var v [][2]string
-	for _, p := range c.a.task.Volumes {
-		v = append(v, [2]string{p[0], p[1]})
+	for _, m := range c.a.mounts {
+		v = append(v, [2]string{m.Source, m.Target})
 	}
 	return v
 }
+
+// VolumeMounts returns Volumes with their modes: read-only unless the
+// task asked for "rw".
+func (c *containerTask) VolumeMounts() []driver.Mount { return slices.Clone(c.a.mounts) }
 
 // PullProgress publishes a "pulling" status: the first report at once,
 // then at most one a second, and the last (Done == Total) always.

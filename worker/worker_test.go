@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -189,7 +191,14 @@ func TestPolicyRefusals(t *testing.T) {
 	cfg.Policy.DefaultTimeout = time.Minute
 	cfg.Policy.MaxMemory = 512 << 20
 	cfg.Policy.Allow.Images = []string{"docker.io/library/jetrun-testee:*"}
-	cfg.Policy.Allow.VolumeRoots = []string{"/srv/data"}
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(root, "hostroot")); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Policy.Allow.VolumeRoots = []string{root}
 	drv := fake.New(fake.Options{Allow: cfg.Policy.Allow}) // as cmd/worker gives both the one allow-list
 	e.start(cfg, drv)
 
@@ -198,14 +207,16 @@ func TestPolicyRefusals(t *testing.T) {
 		want string
 	}{
 		"image":   {&messages.Task{ID: "r-image", Image: "evil.example.com/miner"}, "allowed images"},
-		"volume":  {&messages.Task{ID: "r-volume", Image: "jetrun-testee", Volumes: [][]string{{"/srv/data/../../etc", "/etc"}}}, "not under an allowed root"},
+		"volume":  {&messages.Task{ID: "r-volume", Image: "jetrun-testee", Volumes: [][]string{{root + "/../../etc", "/etc"}}}, "not under an allowed root"},
+		"link":    {&messages.Task{ID: "r-link", Image: "jetrun-testee", Volumes: [][]string{{root + "/hostroot/etc", "/etc"}}}, "outside the allowed roots"},
+		"missing": {&messages.Task{ID: "r-missing", Image: "jetrun-testee", Volumes: [][]string{{root + "/nothing", "/in"}}}, "cannot be resolved"},
 		"memory":  {&messages.Task{ID: "r-memory", Image: "jetrun-testee", Memory: 1 << 30}, "above this worker's maximum"},
 		"timeout": {&messages.Task{ID: "r-timeout", Image: "jetrun-testee", TimeoutMS: 3_600_000}, "above this worker's maximum"},
 	}
 	for _, c := range cases {
 		e.submit(c.task)
 	}
-	ok := &messages.Task{ID: "r-ok", Image: "jetrun-testee", Volumes: [][]string{{"/srv/data/in", "/in"}}, Memory: 256 << 20}
+	ok := &messages.Task{ID: "r-ok", Image: "jetrun-testee", Volumes: [][]string{{root + "/in", "/in"}}, Memory: 256 << 20}
 	e.submit(ok)
 	for name, c := range cases {
 		r := e.result(c.task.ID, 10*time.Second)

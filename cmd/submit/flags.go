@@ -102,17 +102,17 @@ func (l labelFlag) Set(v string) error {
 	return nil
 }
 
-// volumeFlag collects -v HOST:CONTAINER.
+// volumeFlag collects -v HOST:CONTAINER[:ro|:rw].
 type volumeFlag [][]string
 
 func (f *volumeFlag) String() string { return "" }
 
 func (f *volumeFlag) Set(v string) error {
-	h, c, err := parseVolume(v)
+	vol, err := parseVolume(v)
 	if err != nil {
 		return err
 	}
-	*f = append(*f, []string{h, c})
+	*f = append(*f, vol)
 	return nil
 }
 

@@ -81,7 +81,7 @@ func newRunCmd(s ioStreams, g *globals) *runCmd {
 		"CPU limit in `CPUS` (e.g. 0.5, 2; default: the worker's)")
 	fs.StringVar(&o.workdir, "workdir", "", "working `DIR` inside the container")
 	fs.StringVar(&o.workdir, "w", "", "")
-	fs.Var(&o.volumes, "volume", "bind mount `HOST:CONTAINER` (repeatable; the worker must allow HOST)")
+	fs.Var(&o.volumes, "volume", "bind mount `HOST:CONTAINER[:ro|:rw]`, read-only unless :rw (repeatable; the worker must allow HOST)")
 	fs.Var(&o.volumes, "v", "")
 	fs.BoolVar(&o.stdin, "interactive", false, "send submit's stdin to the task's stdin (read to EOF first; the whole task must fit in one 1 MiB message)")
 	fs.BoolVar(&o.stdin, "i", false, "")
@@ -273,7 +273,7 @@ func merge(base, over map[string]string) map[string]string {
 // setVolume adds v, replacing a volume at the same container path.
 func setVolume(vols [][]string, v []string) [][]string {
 	for i, old := range vols {
-		if len(old) == 2 && old[1] == v[1] {
+		if len(old) >= 2 && old[1] == v[1] {
 			vols[i] = v
 			return vols
 		}

@@ -170,7 +170,7 @@ func (s *spec) task() *messages.Task {
 		t.Input = []byte(*s.Input)
 	}
 	for _, v := range s.Volumes {
-		t.Volumes = append(t.Volumes, []string{v.host, v.container})
+		t.Volumes = append(t.Volumes, v.v)
 	}
 	return t
 }
@@ -272,36 +272,45 @@ func parseCPUs(s string) (int64, error) {
 	return m, nil
 }
 
-// volumeValue is a volume: "HOST:CONTAINER" or a [HOST, CONTAINER] pair.
-type volumeValue struct{ host, container string }
+// volumeValue is a volume: "HOST:CONTAINER[:ro|:rw]" or a [HOST,
+// CONTAINER] or [HOST, CONTAINER, MODE] list.
+type volumeValue struct{ v []string }
 
 func (v *volumeValue) UnmarshalYAML(n *yaml.Node) error {
+	const want = `want [HOST, CONTAINER], [HOST, CONTAINER, ro|rw] or "HOST:CONTAINER[:ro|:rw]"`
 	switch n.Kind {
 	case yaml.ScalarNode:
-		h, c, err := parseVolume(n.Value)
+		vol, err := parseVolume(n.Value)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", n.Line, err)
 		}
-		v.host, v.container = h, c
+		v.v = vol
 		return nil
 	case yaml.SequenceNode:
-		var pair []string
-		if err := n.Decode(&pair); err != nil || len(pair) != 2 {
-			return fmt.Errorf("line %d: volume: want [HOST, CONTAINER] or \"HOST:CONTAINER\"", n.Line)
+		var list []string
+		if err := n.Decode(&list); err != nil || len(list) < 2 || len(list) > 3 {
+			return fmt.Errorf("line %d: volume: %s", n.Line, want)
 		}
-		v.host, v.container = pair[0], pair[1]
+		if len(list) == 3 && list[2] != messages.VolumeReadOnly && list[2] != messages.VolumeReadWrite {
+			return fmt.Errorf("line %d: volume mode %q: want ro or rw", n.Line, list[2])
+		}
+		v.v = list
 		return nil
 	}
-	return fmt.Errorf("line %d: volume: want [HOST, CONTAINER] or \"HOST:CONTAINER\"", n.Line)
+	return fmt.Errorf("line %d: volume: %s", n.Line, want)
 }
 
-// parseVolume splits "HOST:CONTAINER". Both paths are on the worker's host
-// and in its container, so neither is resolved here; the worker checks the
-// host path against its allowed roots.
-func parseVolume(s string) (host, container string, err error) {
-	host, container, ok := strings.Cut(s, ":")
-	if !ok || host == "" || container == "" || strings.Contains(container, ":") {
-		return "", "", fmt.Errorf("volume %q: want HOST:CONTAINER, two absolute paths", s)
+// parseVolume splits "HOST:CONTAINER[:ro|:rw]" into a task volume. Both
+// paths are on the worker's host and in its container, so neither is
+// resolved here; the worker checks the host path against its allowed
+// roots. Without a mode the volume is read-only.
+func parseVolume(s string) ([]string, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) == 3 && parts[2] != messages.VolumeReadOnly && parts[2] != messages.VolumeReadWrite {
+		return nil, fmt.Errorf("volume %q: mode %q: want ro or rw", s, parts[2])
 	}
-	return host, container, nil
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return nil, fmt.Errorf("volume %q: want HOST:CONTAINER[:ro|:rw], two absolute paths", s)
+	}
+	return parts, nil
 }

@@ -27,19 +27,20 @@ memory: 256M
 cpus: 0.5
 volumes:
   - /data:/in
-  - [/out, /out]
+  - [/out, /out, rw]
+  - /cache:/cache:ro
 workdir: /in
 reply: my.replies.1
 queue: gpu
 `
 	jsonSpec := `{"id":"build-1","image":"busybox","cmd":["sh","-c","echo hi"],"env":{"A":"1"},
 "labels":{"team":"infra"},"input":"hello\n","timeout":"1m30s","memory":268435456,"cpus":0.5,
-"volumes":["/data:/in",["/out","/out"]],"workdir":"/in","reply":"my.replies.1","queue":"gpu"}`
+"volumes":["/data:/in",["/out","/out","rw"],"/cache:/cache:ro"],"workdir":"/in","reply":"my.replies.1","queue":"gpu"}`
 	want := &messages.Task{
 		ID: "build-1", Image: "busybox", Cmd: []string{"sh", "-c", "echo hi"},
 		Env: map[string]string{"A": "1"}, Labels: map[string]string{"team": "infra"},
 		Input: []byte("hello\n"), TimeoutMS: 90_000, Memory: 256 << 20, CPUs: 500,
-		Volumes: [][]string{{"/data", "/in"}, {"/out", "/out"}}, Workdir: "/in", Reply: "my.replies.1",
+		Volumes: [][]string{{"/data", "/in"}, {"/out", "/out", "rw"}, {"/cache", "/cache", "ro"}}, Workdir: "/in", Reply: "my.replies.1",
 	}
 	for name, src := range map[string]string{"yaml": yamlSpec, "json": jsonSpec} {
 		t.Run(name, func(t *testing.T) {
@@ -65,7 +66,9 @@ func TestParseSpecErrors(t *testing.T) {
 		{"image: busybox\nmemory: lots\n", `"lots" is not a size`},
 		{"image: busybox\ncpus: -1\n", "negative"},
 		{"image: busybox\nvolumes: [/only-one]\n", "want HOST:CONTAINER"},
-		{"image: busybox\nvolumes: [[/a, /b, /c]]\n", "[HOST, CONTAINER]"},
+		{"image: busybox\nvolumes: [[/a, /b, /c]]\n", "mode \"/c\""},
+		{"image: busybox\nvolumes: [[/a, /b, rw, x]]\n", "[HOST, CONTAINER]"},
+		{"image: busybox\nvolumes: [\"/a:/b:rx\"]\n", "want ro or rw"},
 		{"image: a\n---\nimage: b\n", "more than one document"},
 	} {
 		_, err := parseSpec([]byte(tc.src))
@@ -194,14 +197,14 @@ func TestBuildTask(t *testing.T) {
 	})
 	t.Run("flags override the file", func(t *testing.T) {
 		tk, o, err := build(t, "", map[string]string{"B": "from-env"}, "-f", specPath, "-e", "A=flag", "-e", "B", "-e", "UNSET",
-			"--memory", "128M", "-v", "/b:/in", "-v", "/c:/more", "--id", "flagged")
+			"--memory", "128M", "-v", "/b:/in", "-v", "/c:/more:rw", "--id", "flagged")
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := &messages.Task{
 			ID: "flagged", Image: "file-image", Cmd: []string{"echo", "file"},
 			Env: map[string]string{"A": "flag", "B": "from-env"}, Memory: 128 << 20,
-			Volumes: [][]string{{"/b", "/in"}, {"/c", "/more"}},
+			Volumes: [][]string{{"/b", "/in"}, {"/c", "/more", "rw"}},
 		}
 		if !reflect.DeepEqual(tk, want) {
 			t.Errorf("task = %+v\nwant %+v", tk, want)
@@ -246,6 +249,7 @@ func TestBuildTask(t *testing.T) {
 		{"missing input file", "", []string{"--input", filepath.Join(dir, "nope"), "img"}, "no such file"},
 		{"missing spec", "", []string{"-f", filepath.Join(dir, "nope.yaml")}, "no such file"},
 		{"bad volume", "", []string{"-v", "nocolon", "img"}, "want HOST:CONTAINER"},
+		{"bad volume mode", "", []string{"-v", "/a:/b:rwx", "img"}, "want ro or rw"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := build(t, tc.stdin, nil, tc.args...)

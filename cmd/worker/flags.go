@@ -125,7 +125,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	rt := &o.runtime
 	fs.StringVar(&rt.NetworkMode, "network", driver.DefaultNetworkMode, "container network mode")
 	fs.BoolVar(&rt.ReadOnlyRootfs, "read-only-rootfs", false, "mount the image read-only, with a tmpfs /tmp")
-	fs.StringVar(&rt.User, "user", "", "run containers as this user (uid[:gid] or name); empty: the image's user")
+	fs.Var(memFlag{&rt.TmpfsSize}, "tmpfs-size", "size of the tmpfs /tmp of a read-only root, e.g. 64M (default 64MiB)")
+	fs.StringVar(&rt.User, "user", driver.DefaultUser, "run containers as this user (uid[:gid] or a name the image defines); 'image': the image's own user, often root")
+	fs.StringVar(&rt.CgroupNamespace, "cgroupns", driver.DefaultCgroupNamespace, "cgroup namespace of containers: private or host")
+	fs.Var(memFlag{&rt.DiskLimit}, "disk-limit", "most a container may write to its writable layer, e.g. 1G; needs overlay2 on xfs with pquota, btrfs, zfs or devicemapper (default: unbounded)")
 	fs.Int64Var(&rt.PidsLimit, "pids-limit", driver.DefaultPidsLimit, "most processes per container")
 	fs.StringVar(&rt.DockerHost, "docker-host", "", "Docker daemon address; empty: DOCKER_HOST or the local socket")
 	fs.DurationVar(&c.PrepareMaxElapsed, "prepare-retry", worker.DefaultPrepareRetry, "how long a task's image pull (or another transient prepare error) is retried in one delivery; an image still unavailable then fails the task")

@@ -182,10 +182,11 @@ func (c *cookie) result(exit container.WaitResponse, cause error, started time.T
 }
 
 // startFailed turns a start error into a result when the task caused it
-// (e.g. its command does not exist in the image), or into an error when
-// the daemon did.
+// (its command does not exist in the image, its volume hides /proc or puts
+// a directory where the runtime needs a file), or into an error when the
+// daemon did.
 func (c *cookie) startFailed(err error) (driver.RunResult, error) {
-	if !cerrdefs.IsInvalidArgument(err) && !cerrdefs.IsNotFound(err) && !cerrdefs.IsPermissionDenied(err) {
+	if !cerrdefs.IsInvalidArgument(err) && !cerrdefs.IsNotFound(err) && !cerrdefs.IsPermissionDenied(err) && !containerInitFailed(err) {
 		return nil, classify(fmt.Errorf("task %s: start container: %w", c.task.Id(), err))
 	}
 	code := -1

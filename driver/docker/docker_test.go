@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,8 +211,17 @@ func TestContainerSecurityDefaults(t *testing.T) {
 	if hc.Init == nil || !*hc.Init {
 		t.Error("no init process")
 	}
-	if hc.ReadonlyRootfs || info.Config.User != "" {
-		t.Errorf("read-only %v user %q, want the defaults (writable, image user)", hc.ReadonlyRootfs, info.Config.User)
+	if hc.ReadonlyRootfs || info.Config.User != driver.DefaultUser {
+		t.Errorf("read-only %v user %q, want the defaults (writable, %s)", hc.ReadonlyRootfs, info.Config.User, driver.DefaultUser)
+	}
+	if hc.CgroupnsMode != "private" {
+		t.Errorf("cgroup namespace %q, want private", hc.CgroupnsMode)
+	}
+	if hc.LogConfig.Type != "none" || info.LogPath != "" {
+		t.Errorf("log driver %q, log path %q: want none and no file", hc.LogConfig.Type, info.LogPath)
+	}
+	if len(hc.StorageOpt) != 0 {
+		t.Errorf("storage options %v without a disk limit", hc.StorageOpt)
 	}
 	if info.Config.OpenStdin {
 		t.Error("stdin open for a task without input")
@@ -225,12 +236,12 @@ func TestContainerSecurityDefaults(t *testing.T) {
 
 func TestContainerHardenedConfig(t *testing.T) {
 	image := testimage.Ensure(t)
-	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, User: "1000:1000"}, Options{})
+	d := newDriver(t, driver.Config{ReadOnlyRootfs: true, TmpfsSize: 2 << 20, User: "1000:1000"}, Options{})
 	task := drivertest.NewTask(image, "cat")
 	task.Stdin = []byte("x")
 	info := prepareAndInspect(t, d, task)
-	if !info.HostConfig.ReadonlyRootfs || info.HostConfig.Tmpfs["/tmp"] == "" {
-		t.Errorf("read-only %v tmpfs %v, want a read-only root with a tmpfs /tmp", info.HostConfig.ReadonlyRootfs, info.HostConfig.Tmpfs)
+	if !info.HostConfig.ReadonlyRootfs || !strings.Contains(info.HostConfig.Tmpfs["/tmp"], "size=2097152") {
+		t.Errorf("read-only %v tmpfs %v, want a read-only root with a 2 MiB tmpfs /tmp", info.HostConfig.ReadonlyRootfs, info.HostConfig.Tmpfs)
 	}
 	if info.Config.User != "1000:1000" {
 		t.Errorf("user %q, want 1000:1000", info.Config.User)
@@ -252,6 +263,103 @@ func TestContainerHardenedConfig(t *testing.T) {
 	}
 	if got := string(task.Stdout()); got != "in\n/\n" {
 		t.Errorf("stdout %q", got)
+	}
+}
+
+// TestContainerUser runs the id step: the process runs as the configured
+// user, a non-root one by default.
+func TestContainerUser(t *testing.T) {
+	image := testimage.Ensure(t)
+	for _, tc := range []struct{ user, want string }{
+		{"", "65534:65534"},
+		{"1000:1000", "1000:1000"},
+		{driver.UserImage, "0:0"}, // the test image sets no user
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			d := newDriver(t, driver.Config{User: tc.user}, Options{})
+			task := drivertest.NewTask(image, "id")
+			res, err := prepare(t, d, task).Run(context.Background())
+			if err != nil || res.Status() != driver.StatusSuccess {
+				t.Fatalf("Run: %v, %v", res, err)
+			}
+			if got := strings.TrimSpace(string(task.Stdout())); got != tc.want {
+				t.Errorf("user %q: process runs as %q, want %q", tc.user, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPrivateCgroupNamespace: the task sees its own cgroup as the root,
+// not the host's hierarchy.
+func TestPrivateCgroupNamespace(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(image, "readfile", "/proc/self/cgroup")
+	c := prepare(t, d, task)
+	if info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id); err != nil || info.HostConfig.CgroupnsMode != "private" {
+		t.Fatalf("inspect: cgroupns %q (%v), want private", info.HostConfig.CgroupnsMode, err)
+	}
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v, %v (stderr %q)", res, err, task.Stderr())
+	}
+	for line := range strings.Lines(string(task.Stdout())) {
+		// hierarchy-ID:controllers:path; the path is the namespace's root.
+		if parts := strings.SplitN(strings.TrimSpace(line), ":", 3); len(parts) != 3 || parts[2] != "/" {
+			t.Errorf("/proc/self/cgroup line %q: want the path /, a private namespace", line)
+		}
+	}
+}
+
+// TestNoDaemonLogCopy: a task's output flood reaches the task's writers
+// and nowhere else: the daemon keeps no log file of it.
+func TestNoDaemonLogCopy(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{}, Options{})
+	task := drivertest.NewTask(image, "write", "20")
+	c := prepare(t, d, task)
+	res, err := c.Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("Run: %v, %v", res, err)
+	}
+	if n := len(task.Stdout()); n != 20<<20 {
+		t.Errorf("stdout %d bytes, want %d", n, 20<<20)
+	}
+	info, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.HostConfig.LogConfig.Type != "none" || info.LogPath != "" {
+		t.Errorf("log driver %q, log file %q: the daemon keeps a copy of the output", info.HostConfig.LogConfig.Type, info.LogPath)
+	}
+}
+
+// TestDiskLimit: a disk limit is refused, naming the setting, on a daemon
+// whose storage driver cannot enforce it, and applied on one that can.
+func TestDiskLimit(t *testing.T) {
+	image := testimage.Ensure(t)
+	d := newDriver(t, driver.Config{DiskLimit: 64 << 20}, Options{})
+	info, err := d.cli.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := drivertest.NewTask(image, "true")
+	c, err := d.Prepare(context.Background(), task)
+	if err == nil {
+		defer c.Close()
+		ci, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+		if err != nil || ci.HostConfig.StorageOpt["size"] != strconv.Itoa(64<<20) {
+			t.Errorf("storage options %v (%v), want size %d", ci.HostConfig.StorageOpt, err, 64<<20)
+		}
+		return
+	}
+	t.Logf("storage driver %s %v: %v", info.Driver, info.DriverStatus, err)
+	if !driver.IsPermanent(err) || !errors.Is(err, ErrDiskLimitUnsupported) && !cerrdefs.IsInvalidArgument(err) {
+		t.Errorf("Prepare with an unenforceable disk limit: %v; want a permanent ErrDiskLimitUnsupported", err)
+	}
+	if n := taskContainers(t, d, task.ID); n != 0 {
+		t.Errorf("%d containers left", n)
 	}
 }
 
@@ -326,6 +434,70 @@ func TestPolicyRefusedAtPrepare(t *testing.T) {
 
 var errOK = errors.New("no error")
 
+// TestImageIDBypass performs the attack on --allowed-images
+// 'docker.io/library/*': an image present on the host under a name the
+// list refuses is named by its id, which normalises to
+// docker.io/library/<hex>. Every form is refused; an allowed name still
+// runs, from the image id the daemon resolved it to.
+func TestImageIDBypass(t *testing.T) {
+	base := testimage.Ensure(t)
+	cli := testimage.Docker(t)
+	forbidden := fmt.Sprintf("quay.io/forbidden/testee:%d", time.Now().UnixNano())
+	buildImage(t, cli, forbidden, "FROM "+base+"\nLABEL jetrun.test=forbidden-"+forbidden+"\n", map[string][]byte{})
+	t.Cleanup(func() { removeImage(t, cli, forbidden) })
+	info, err := cli.ImageInspect(context.Background(), forbidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hex := strings.TrimPrefix(info.ID, "sha256:")
+
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{Images: []string{"docker.io/library/*"}}})
+	for _, ref := range []string{hex[:12], hex[:8], info.ID, forbidden} {
+		task := drivertest.NewTask(ref, "true")
+		c, err := d.Prepare(context.Background(), task)
+		if err == nil {
+			c.Close()
+			t.Errorf("Prepare(%q) of an image the allow-list refuses succeeded", ref)
+			continue
+		}
+		if !driver.IsPermanent(err) || !errors.Is(err, ErrImageNotAllowed) {
+			t.Errorf("Prepare(%q): %v; want a permanent ErrImageNotAllowed", ref, err)
+		}
+		if n := taskContainers(t, d, task.ID); n != 0 {
+			t.Errorf("Prepare(%q) left %d containers", ref, n)
+		}
+	}
+
+	allowed := drivertest.NewTask(base, "echo", "allowed")
+	c := prepare(t, d, allowed)
+	ci, err := d.cli.ContainerInspect(context.Background(), c.(*cookie).id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseInfo, err := cli.ImageInspect(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Config.Image != baseInfo.ID {
+		t.Errorf("container created from %q, want the resolved image id %s", ci.Config.Image, baseInfo.ID)
+	}
+	if res, err := c.Run(context.Background()); err != nil || res.Status() != driver.StatusSuccess || string(allowed.Stdout()) != "allowed\n" {
+		t.Errorf("allowed image: %v, %v, stdout %q", res, err, allowed.Stdout())
+	}
+
+	// An explicit id pattern allows that id, and only by id.
+	byID := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{Images: []string{info.ID}}})
+	if c, err := byID.Prepare(context.Background(), drivertest.NewTask(info.ID, "true")); err != nil {
+		t.Errorf("Prepare by an allowed id: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := byID.Prepare(context.Background(), drivertest.NewTask(forbidden, "true")); err == nil {
+		c.Close()
+		t.Error("an id pattern allowed a name")
+	}
+}
+
 func TestBindVolume(t *testing.T) {
 	image := testimage.Ensure(t)
 	root := t.TempDir()
@@ -336,6 +508,84 @@ func TestBindVolume(t *testing.T) {
 	info := prepareAndInspect(t, d, task)
 	if len(info.HostConfig.Mounts) != 1 || info.HostConfig.Mounts[0].Source != root || info.HostConfig.Mounts[0].Target != "/data" {
 		t.Errorf("mounts %+v, want %s bound at /data", info.HostConfig.Mounts, root)
+	}
+}
+
+// TestVolumeSymlinkEscape performs the attack on the volume allow-list: a
+// link inside an allowed root that leads out of it (as a task with a
+// writable volume can create) must not be mountable, nor a path whose
+// resolution changed since it was handed over.
+func TestVolumeSymlinkEscape(t *testing.T) {
+	image := testimage.Ensure(t)
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "out")
+	if err := os.Mkdir(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(out, "hostroot")); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
+
+	swapped := filepath.Join(root, "swapped")
+	if err := os.Symlink(outside, swapped); err != nil {
+		t.Fatal(err)
+	}
+	for name, host := range map[string]string{
+		"link to the host's root":      filepath.Join(out, "hostroot"),
+		"path through that link":       filepath.Join(out, "hostroot", outside),
+		"link replacing a checked dir": swapped, // as if resolved before the link appeared
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := drivertest.NewTask(image, "readfile", "/data/secret")
+			task.Mounts = [][2]string{{host, "/data"}}
+			c, err := d.Prepare(context.Background(), task)
+			if err == nil {
+				res, _ := c.Run(context.Background())
+				c.Close()
+				t.Fatalf("Prepare of %s succeeded; the task read %q (%v)", host, task.Stdout(), res)
+			}
+			if !driver.IsPermanent(err) || !errors.Is(err, ErrVolumeNotAllowed) {
+				t.Errorf("Prepare: %v; want a permanent ErrVolumeNotAllowed", err)
+			}
+			if n := taskContainers(t, d, task.ID); n != 0 {
+				t.Errorf("%d containers left", n)
+			}
+		})
+	}
+}
+
+// TestVolumeModes: a volume is read-only unless the task asks for
+// read-write.
+func TestVolumeModes(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
+
+	ro := drivertest.NewTask(image, "writefile", "/data/ro", "x")
+	ro.Mounts = [][2]string{{root, "/data"}}
+	res, err := prepare(t, d, ro).Run(context.Background())
+	if err != nil || res.Status() != driver.StatusError || !strings.Contains(string(ro.Stderr()), "read-only file system") {
+		t.Errorf("write to a default volume: %v, %v, stderr %q; want it refused as read-only", res, err, ro.Stderr())
+	}
+	if _, err := os.Stat(filepath.Join(root, "ro")); err == nil {
+		t.Error("a default volume was written")
+	}
+
+	rw := drivertest.NewTask(image, "writefile", "/data/rw", "written")
+	rw.Mounts, rw.RW = [][2]string{{root, "/data"}}, []bool{true}
+	res, err = prepare(t, d, rw).Run(context.Background())
+	if err != nil || res.Status() != driver.StatusSuccess {
+		t.Fatalf("write to a rw volume: %v, %v, stderr %q", res, err, rw.Stderr())
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "rw")); err != nil || string(got) != "written" {
+		t.Errorf("host file %q (%v), want \"written\"", got, err)
 	}
 }
 
@@ -428,6 +678,51 @@ func TestStartFailureIsTaskError(t *testing.T) {
 	}
 	if res.Status() != driver.StatusError || res.ExitCode() != 127 || !driver.IsUserVisible(res.Unwrap()) {
 		t.Errorf("result %q exit %d error %v; want error, 127 and a user-visible reason", res.Status(), res.ExitCode(), res.Unwrap())
+	}
+}
+
+// TestVolumeBreaksStartIsTaskError performs the attacks of a volume the
+// runtime cannot set up (over /proc, a directory where /etc/passwd must be
+// a file): Run ends with a task result naming the cause, not an
+// infrastructure error that would be retried.
+func TestVolumeBreaksStartIsTaskError(t *testing.T) {
+	image := testimage.Ensure(t)
+	root := t.TempDir()
+	d := newDriver(t, driver.Config{}, Options{Allow: driver.AllowList{VolumeRoots: []string{root}}})
+	for _, target := range []string{"/proc", "/etc/passwd"} {
+		t.Run(target, func(t *testing.T) {
+			t.Parallel()
+			task := drivertest.NewTask(image, "true")
+			task.Mounts = [][2]string{{root, target}}
+			res, err := prepare(t, d, task).Run(context.Background())
+			if err != nil {
+				t.Fatalf("Run: infrastructure error %v; want a task result", err)
+			}
+			if res.Status() != driver.StatusError || !driver.IsUserVisible(res.Unwrap()) || !strings.Contains(res.Error(), target) {
+				t.Errorf("result %q exit %d error %q; want error, user visible, naming %s", res.Status(), res.ExitCode(), res.Error(), target)
+			}
+		})
+	}
+}
+
+func TestContainerInitFailed(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "/r" to rootfs at "/proc": "/m/proc" cannot be mounted because it is not of type proc: unknown`, true},
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to setup user: unable to find user 0: read /etc/passwd: is a directory: unknown`, true},
+		{`OCI runtime create failed: container_linux.go:349: starting container process caused "process_linux.go:449: container init caused \"rootfs_linux.go:58: mounting ...\""`, true},
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/x: no space left on device: unknown`, false},
+		{`failed to create shim task: connection error: desc = "transport: error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused": unavailable`, false},
+		{`error during container init`, false}, // not from the OCI runtime
+	} {
+		if got := containerInitFailed(cerrdefs.ErrUnknown.WithMessage(tc.msg)); got != tc.want {
+			t.Errorf("containerInitFailed(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
+	}
+	if containerInitFailed(cerrdefs.ErrUnavailable.WithMessage("OCI runtime create failed: error during container init")) {
+		t.Error("an unavailable daemon is the task's fault")
 	}
 }
 

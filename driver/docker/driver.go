@@ -11,9 +11,11 @@
 //	n, err := drv.RemoveWorkerContainers(ctx, id) // after a crash
 //
 // Containers get secure defaults from driver.Config: network mode "none",
-// every capability dropped, no-new-privileges, a memory limit with no swap,
-// a CPU quota, a pids limit, an init process, optionally a read-only root
-// filesystem with a tmpfs /tmp, and labels jetrun.task=<task id> and
+// every capability dropped, no-new-privileges, a non-root user, a private
+// cgroup namespace, a memory limit with no swap, a CPU quota, a pids limit,
+// an init process, no log copy on the daemon (log driver "none"),
+// optionally a read-only root filesystem with a tmpfs /tmp and a size
+// limit of the writable layer, and labels jetrun.task=<task id> and
 // jetrun.worker=<worker id> besides the task's own.
 //
 // Prepare pulls a missing image with the credentials of the Docker config
@@ -185,9 +187,38 @@ func (d *Driver) ready(ctx context.Context) error {
 		return classify(fmt.Errorf("docker daemon at %s: %w", d.cli.DaemonHost(), err))
 	}
 	d.cli.NegotiateAPIVersionPing(ping)
+	if d.cfg.DiskLimit > 0 {
+		if err := d.checkDiskLimit(ctx); err != nil {
+			return err
+		}
+	}
 	d.negotiated = true
 	d.logger.Debug("docker API negotiated", "version", d.cli.ClientVersion(), "daemon_api", ping.APIVersion)
 	return nil
+}
+
+// checkDiskLimit refuses a DiskLimit the daemon's storage driver cannot
+// enforce, with a permanent error wrapping ErrDiskLimitUnsupported. Overlay2
+// needs an xfs backing file system; that it is mounted with pquota only
+// the daemon can tell, and it refuses the container then.
+func (d *Driver) checkDiskLimit(ctx context.Context) error {
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("docker daemon at %s: info: %w", d.cli.DaemonHost(), err))
+	}
+	backing := ""
+	for _, kv := range info.DriverStatus {
+		if kv[0] == "Backing Filesystem" {
+			backing = kv[1]
+		}
+	}
+	switch {
+	case info.Driver == "overlay2" && backing == "xfs", info.Driver == "btrfs", info.Driver == "zfs", info.Driver == "devicemapper":
+		return nil
+	case info.Driver == "overlay2":
+		return driver.Permanent(fmt.Errorf("%w: disk limit %s: storage driver overlay2 on %s (it needs xfs mounted with pquota)", ErrDiskLimitUnsupported, d.cfg.DiskLimit, backing))
+	}
+	return driver.Permanent(fmt.Errorf("%w: disk limit %s: storage driver %s has no size quota", ErrDiskLimitUnsupported, d.cfg.DiskLimit, info.Driver))
 }
 
 // IsAlive reports whether the daemon answers a ping.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -21,8 +22,9 @@ import (
 // cpuPeriod is the CFS period the CPU quota is expressed in (100 ms).
 const cpuPeriod = 100_000
 
-// tmpfsOptions are the mount options of /tmp on a read-only root.
-const tmpfsOptions = "rw,nosuid,nodev,noexec,size=64m"
+// tmpfsOptions are the mount options of /tmp on a read-only root, before
+// its size.
+const tmpfsOptions = "rw,nosuid,nodev,noexec,size="
 
 // Prepare checks the task against the allow-list and its limits, makes its
 // image present (pulling it when missing) and creates its container,
@@ -45,6 +47,22 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	}
 	if err := d.ensureImage(ctx, image, task); err != nil {
 		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
+	}
+	// Check what the daemon resolved the reference to, and create the
+	// container from that image's id, so a tag moved after the check
+	// cannot swap the image.
+	img, err := d.cli.ImageInspect(ctx, image.Original())
+	if err != nil {
+		return nil, classify(fmt.Errorf("task %s: inspect image %q: %w", task.Id(), task.Image(), err))
+	}
+	if !d.opts.Allow.ResolvedImageAllowed(img.ID, append(slices.Clone(img.RepoTags), img.RepoDigests...)) {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w: %q resolves to image %s, which has no allowed name (tags %q)",
+			task.Id(), ErrImageNotAllowed, task.Image(), shortID(strings.TrimPrefix(img.ID, "sha256:")), img.RepoTags))
+	}
+	cfg.Image = img.ID
+
+	if hostCfg.Mounts, err = d.bindMounts(task); err != nil {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w", task.Id(), err))
 	}
 
 	name := containerName(task.Id())
@@ -88,16 +106,13 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		env = append(env, k+"="+task.EnvVars()[k])
 	}
 
-	var mounts []mount.Mount
-	for _, v := range task.Volumes() {
-		host, target := v[0], v[1]
-		if !d.opts.Allow.VolumeAllowed(host) {
-			return nil, nil, fmt.Errorf("%w: %q is not under an allowed volume root", ErrVolumeNotAllowed, host)
+	for _, m := range driver.TaskMounts(task) {
+		if !d.opts.Allow.VolumeAllowed(m.Source) {
+			return nil, nil, fmt.Errorf("%w: %q is not under an allowed volume root", ErrVolumeNotAllowed, m.Source)
 		}
-		if !filepath.IsAbs(target) {
-			return nil, nil, fmt.Errorf("%w: container path %q is not absolute", ErrVolumeNotAllowed, target)
+		if !filepath.IsAbs(m.Target) {
+			return nil, nil, fmt.Errorf("%w: container path %q is not absolute", ErrVolumeNotAllowed, m.Target)
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: filepath.Clean(host), Target: target})
 	}
 
 	hasInput := task.Input() != nil
@@ -107,7 +122,7 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		Env:          env,
 		Labels:       labels,
 		WorkingDir:   task.WorkDir(),
-		User:         d.cfg.User,
+		User:         d.cfg.ContainerUser(),
 		AttachStdin:  hasInput,
 		OpenStdin:    hasInput,
 		StdinOnce:    hasInput,
@@ -125,7 +140,10 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		SecurityOpt:    []string{"no-new-privileges:true"},
 		ReadonlyRootfs: d.cfg.ReadOnlyRootfs,
 		Init:           &init,
-		Mounts:         mounts,
+		CgroupnsMode:   container.CgroupnsMode(d.cfg.CgroupNamespace),
+		// The driver attaches to the output itself; the daemon keeps no
+		// copy on the host's disk.
+		LogConfig: container.LogConfig{Type: "none"},
 		Resources: container.Resources{
 			Memory:     int64(memory),
 			MemorySwap: int64(memory), // equal to Memory: no swap
@@ -135,9 +153,33 @@ func (d *Driver) containerConfig(task driver.ContainerTask) (*container.Config, 
 		},
 	}
 	if d.cfg.ReadOnlyRootfs {
-		hostCfg.Tmpfs = map[string]string{"/tmp": tmpfsOptions}
+		hostCfg.Tmpfs = map[string]string{"/tmp": tmpfsOptions + strconv.FormatUint(uint64(d.cfg.TmpfsSize), 10)}
+	}
+	if d.cfg.DiskLimit > 0 {
+		hostCfg.StorageOpt = map[string]string{"size": strconv.FormatUint(uint64(d.cfg.DiskLimit), 10)}
 	}
 	return cfg, hostCfg, nil
+}
+
+// bindMounts resolves the task's volumes just before the container is
+// created. Each host path must resolve, within the allowed roots, to
+// itself: the caller hands over resolved paths, so a different resolution
+// means a link appeared or changed since, and the task is refused
+// (ErrVolumeNotAllowed). Volumes are read-only unless the task says
+// otherwise (driver.VolumeMounts).
+func (d *Driver) bindMounts(task driver.ContainerTask) ([]mount.Mount, error) {
+	var mounts []mount.Mount
+	for _, m := range driver.TaskMounts(task) {
+		real, err := d.opts.Allow.ResolveVolume(m.Source)
+		if err != nil {
+			return nil, err
+		}
+		if real != m.Source {
+			return nil, fmt.Errorf("%w: %q resolves to %q now: a link changed since the task was admitted", ErrVolumeNotAllowed, m.Source, real)
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: real, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	return mounts, nil
 }
 
 // containerName is a unique, readable name for a task's container.

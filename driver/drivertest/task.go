@@ -28,6 +28,7 @@ type Task struct {
 	LabelSet    map[string]string // Labels
 	TimeoutIn   time.Duration     // Timeout
 	Mounts      [][2]string       // Volumes
+	RW          []bool            // RW[i] mounts Mounts[i] read-write; missing: read-only
 	Dir         string            // WorkDir
 	MemoryLimit uint64            // Memory, bytes
 	MilliCPUs   uint64            // CPUs
@@ -42,6 +43,7 @@ type Task struct {
 var (
 	_ driver.ContainerTask = (*Task)(nil)
 	_ driver.PullReporter  = (*Task)(nil)
+	_ driver.VolumeMounts  = (*Task)(nil)
 )
 
 // Limits NewTask gives a task: drivers apply no defaults, so every task
@@ -108,6 +110,15 @@ func (t *Task) PullProgress(p driver.PullProgress) {
 
 // Volumes returns Mounts.
 func (t *Task) Volumes() [][2]string { return slices.Clone(t.Mounts) }
+
+// VolumeMounts returns Mounts with their modes from RW.
+func (t *Task) VolumeMounts() []driver.Mount {
+	var m []driver.Mount
+	for i, v := range t.Mounts {
+		m = append(m, driver.Mount{Source: v[0], Target: v[1], ReadOnly: i >= len(t.RW) || !t.RW[i]})
+	}
+	return m
+}
 
 // WorkDir returns Dir.
 func (t *Task) WorkDir() string { return t.Dir }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,8 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 		Stdin:  c.task.Input(),
 		Stdout: stdout,
 		Stderr: stderr,
+		IDs:    func() (int, int) { return 0, 0 },
+		Files:  noFiles{},
 		Alloc: func(ctx context.Context, mib int) error {
 			if uint64(mib)<<20 > limit {
 				return errOOM
@@ -145,4 +148,20 @@ func (c *cookie) stats(ctx context.Context, done <-chan struct{}, limit uint64) 
 			return
 		}
 	}
+}
+
+// noFiles is the fake's file system: a task has none, so the file steps
+// fail as on a missing file instead of touching the host's.
+type noFiles struct{}
+
+func (noFiles) ReadFile(name string) ([]byte, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
+
+func (noFiles) WriteFile(name string, _ []byte) error {
+	return &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+}
+
+func (noFiles) Symlink(_, link string) error {
+	return &fs.PathError{Op: "symlink", Path: link, Err: fs.ErrPermission}
 }

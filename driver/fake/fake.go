@@ -214,9 +214,9 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if task.Memory() == 0 || task.CPUs() == 0 {
 		return nil, driver.Permanent(fmt.Errorf("fake: task %s has no memory or CPU limit (memory %d, cpus %d)", task.Id(), task.Memory(), task.CPUs()))
 	}
-	for _, v := range task.Volumes() {
-		if !d.opts.Allow.VolumeAllowed(v[0]) {
-			return nil, driver.Permanent(fmt.Errorf("fake: volume %q is not under an allowed root", v[0]))
+	for _, m := range driver.TaskMounts(task) {
+		if _, err := d.opts.Allow.ResolveVolume(m.Source); err != nil {
+			return nil, driver.Permanent(fmt.Errorf("fake: %w", err))
 		}
 	}
 	if missing {

@@ -18,6 +18,10 @@
 //	alloc MIB            allocates and touches MIB MiB, keeps it, continues
 //	write MIB [stderr]   writes MIB MiB where byte i is byte(i % 251)
 //	ignore-sigterm       ignores SIGTERM from now on
+//	id                   the process's "uid:gid" plus "\n" to stdout
+//	readfile PATH        the content of file PATH to stdout
+//	writefile PATH TEXT  creates or truncates PATH and writes TEXT to it
+//	symlink TARGET LINK  creates the symbolic link LINK pointing to TARGET
 //
 // After the last step the exit code is 0. An unknown or malformed step
 // writes a message to stderr and exits with code 2.
@@ -67,9 +71,29 @@ type Interpreter struct {
 	Alloc func(ctx context.Context, mib int) error
 	// IgnoreSIGTERM is called by the ignore-sigterm step; nil does nothing.
 	IgnoreSIGTERM func()
+	// IDs returns the uid and gid the id step prints; nil means the
+	// process's own.
+	IDs func() (uid, gid int)
+	// Files serves the readfile, writefile and symlink steps; nil means
+	// the process's file system.
+	Files Files
 
 	held [][]byte // memory the alloc step keeps until the run ends
 }
+
+// Files is the file system the file steps act on.
+type Files interface {
+	ReadFile(name string) ([]byte, error)
+	WriteFile(name string, data []byte) error
+	Symlink(target, link string) error
+}
+
+// osFiles is the process's file system.
+type osFiles struct{}
+
+func (osFiles) ReadFile(name string) ([]byte, error)     { return os.ReadFile(name) }
+func (osFiles) WriteFile(name string, data []byte) error { return os.WriteFile(name, data, 0o644) }
+func (osFiles) Symlink(target, link string) error        { return os.Symlink(target, link) }
 
 // Run interprets args with the process's I/O replaced by the given values
 // and returns the exit code. When ctx ends during a step the code is -1.
@@ -227,10 +251,50 @@ func (in *Interpreter) step(ctx context.Context, step []string) (code int, stop 
 		if in.IgnoreSIGTERM != nil {
 			in.IgnoreSIGTERM()
 		}
+	case "id":
+		uid, gid := os.Getuid(), os.Getgid()
+		if in.IDs != nil {
+			uid, gid = in.IDs()
+		}
+		if _, err := fmt.Fprintf(in.stdout(), "%d:%d\n", uid, gid); err != nil {
+			return ioFail("id", err)
+		}
+	case "readfile":
+		if len(args) != 1 {
+			return usage("readfile wants one path, got %d arguments", len(args))
+		}
+		data, err := in.files().ReadFile(args[0])
+		if err != nil {
+			return ioFail("readfile", err)
+		}
+		if _, err := in.stdout().Write(data); err != nil {
+			return ioFail("readfile", err)
+		}
+	case "writefile":
+		if len(args) != 2 {
+			return usage("writefile wants a path and a text, got %d arguments", len(args))
+		}
+		if err := in.files().WriteFile(args[0], []byte(args[1])); err != nil {
+			return ioFail("writefile", err)
+		}
+	case "symlink":
+		if len(args) != 2 {
+			return usage("symlink wants a target and a link path, got %d arguments", len(args))
+		}
+		if err := in.files().Symlink(args[0], args[1]); err != nil {
+			return ioFail("symlink", err)
+		}
 	default:
 		return usage("unknown step %q", name)
 	}
 	return 0, false, nil
+}
+
+func (in *Interpreter) files() Files {
+	if in.Files == nil {
+		return osFiles{}
+	}
+	return in.Files
 }
 
 // mebibytes parses args[0] as a non-negative size in MiB, allowing up to

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 		Stdin:  strings.NewReader(stdin),
 		Stdout: &out,
 		Stderr: &errb,
+		IDs:    func() (int, int) { return 1000, 2000 },
 	}
 	code, err := in.Run(context.Background(), args)
 	if err != nil {
@@ -51,6 +54,7 @@ func TestSteps(t *testing.T) {
 		{name: "double separator", args: []string{"echo", "a", ";", ";", "echo", "b"}, stdout: "a\nb\n"},
 		{name: "alloc", args: []string{"alloc", "2", ";", "echo", "ok"}, stdout: "ok\n"},
 		{name: "ignore-sigterm", args: []string{"ignore-sigterm"}},
+		{name: "id", args: []string{"id"}, stdout: "1000:2000\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +76,9 @@ func TestUsageErrors(t *testing.T) {
 		{"env"},
 		{"alloc", "-1"},
 		{"write", "1", "stdout"},
+		{"readfile"},
+		{"writefile", "/x"},
+		{"symlink", "/x"},
 	} {
 		code, stdout, stderr := run(t, "", args...)
 		if code != testee.ExitUsage || stdout != "" || !strings.HasPrefix(stderr, "testee: ") {
@@ -145,5 +152,21 @@ func TestRunConvenience(t *testing.T) {
 		func(string) string { return "y" }, nil, &out, nil)
 	if code != 4 || out.String() != "y\n" {
 		t.Errorf("Run = %d, %q; want 4, %q", code, out.String(), "y\n")
+	}
+}
+
+func TestFileSteps(t *testing.T) {
+	dir := t.TempDir()
+	file, link := filepath.Join(dir, "f"), filepath.Join(dir, "l")
+	code, stdout, stderr := run(t, "", "writefile", file, "secret", ";", "symlink", file, link, ";", "readfile", link)
+	if code != 0 || stdout != "secret" || stderr != "" {
+		t.Errorf("write, link, read = %d, %q, %q; want 0, \"secret\"", code, stdout, stderr)
+	}
+	if target, err := os.Readlink(link); err != nil || target != file {
+		t.Errorf("link points to %q (%v), want %q", target, err, file)
+	}
+	code, _, stderr = run(t, "", "readfile", filepath.Join(dir, "missing"))
+	if code != testee.ExitIO || !strings.Contains(stderr, "readfile") {
+		t.Errorf("readfile of a missing file = %d, %q; want %d and a message", code, stderr, testee.ExitIO)
 	}
 }
