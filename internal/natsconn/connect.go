@@ -162,6 +162,9 @@ func Connect(ctx context.Context, cfg Config, extra ...nats.Option) (*nats.Conn,
 // dialCtx is nats.Connect, abandoned when ctx ends; a connection made
 // after that is closed.
 func dialCtx(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
 	type dialed struct {
 		nc  *nats.Conn
 		err error
