@@ -319,13 +319,13 @@ func (h *Handle) watch(ctx context.Context, status chan nats.Status) {
 	}
 }
 
-// checkStored finishes the handle with the result kept in JETRUN_EVENTS,
-// if there is one. Failures are logged and retried at the next check: the
+// checkStored finishes the handle with the stored result (JETRUN_RESULTS,
+// or JETRUN_EVENTS), if there is one. Failures are logged and retried at the next check: the
 // live subscription may still deliver.
 func (h *Handle) checkStored(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, h.c.opts.publishTimeout)
 	defer cancel()
-	m, err := h.c.lastEvent(ctx, messages.ResultSubject(h.reply))
+	m, err := h.c.storedResult(ctx, h.id, h.stored)
 	if err != nil {
 		h.c.opts.logger.Debug("read stored result", "task", h.id, "err", err)
 		return
