@@ -30,6 +30,12 @@ func Provision(ctx context.Context, js jetstream.JetStream, c Config) error {
 	return err
 }
 
+// StreamNames are the streams Provision creates, in the order tasks,
+// events, cancels, results.
+func StreamNames() []string {
+	return []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream, messages.ResultsStream}
+}
+
 // streams are the handles a worker looks messages up in.
 type streams struct {
 	events, cancels, results jetstream.Stream
@@ -245,7 +251,9 @@ func layoutDiffs(have, want jetstream.StreamConfig) []string {
 	atLeast("max_bytes", have.MaxBytes, want.MaxBytes, num)
 	atLeast("max_age", int64(have.MaxAge), int64(want.MaxAge), dur)
 	atLeast("max_msg_size", int64(have.MaxMsgSize), int64(want.MaxMsgSize), num)
-	atLeast("duplicate window", int64(have.Duplicates), int64(want.Duplicates), dur)
+	if want.Duplicates > 0 && have.Duplicates < want.Duplicates {
+		add("duplicate window is %v, want %v", have.Duplicates, want.Duplicates)
+	}
 	atMost := func(name string, h, w int64, show func(int64) string) {
 		if !unlimited(w) && (unlimited(h) || h > w) {
 			add("%s is %s, want at most %s", name, limit(h, show), show(w))
