@@ -108,9 +108,6 @@ type StreamConfig struct {
 	// consumer asking for longer is refused. At least nats.go's ordered
 	// consumers' 5m. Default 5m.
 	EventsConsumerIdle time.Duration
-	// EventsConsumerMaxAckPending is the most unacknowledged events one
-	// consumer on JETRUN_EVENTS may hold. Default 1000.
-	EventsConsumerMaxAckPending int
 	// ResultsMaxAge is how long JETRUN_RESULTS keeps a task's result, and
 	// so how long its id stays done: a task with that id published again
 	// within it is not run again. Default 7 days (168h).
@@ -199,9 +196,6 @@ func (s StreamConfig) withDefaults() StreamConfig {
 	}
 	if s.EventsConsumerIdle == 0 {
 		s.EventsConsumerIdle = 5 * time.Minute
-	}
-	if s.EventsConsumerMaxAckPending == 0 {
-		s.EventsConsumerMaxAckPending = 1000
 	}
 	if s.ResultsMaxAge == 0 {
 		s.ResultsMaxAge = 7 * 24 * time.Hour

@@ -71,10 +71,9 @@ func streamConfigs(c Config) []jetstream.StreamConfig {
 		// EventsMaxConsumers of them, and the server deletes any, durable
 		// or not, idle for EventsConsumerIdle.
 		MaxConsumers: s.EventsMaxConsumers,
-		ConsumerLimits: jetstream.StreamConsumerLimits{
-			InactiveThreshold: s.EventsConsumerIdle,
-			MaxAckPending:     s.EventsConsumerMaxAckPending,
-		},
+		// (No MaxAckPending limit: the server would apply it to
+		// consumers without acks, and refuse them.)
+		ConsumerLimits: jetstream.StreamConsumerLimits{InactiveThreshold: s.EventsConsumerIdle},
 	}, {
 		Name:              messages.CancelsStream,
 		Description:       "jetrun cancels, so one sent before a worker picks the task up still applies",
@@ -186,7 +185,6 @@ func streamSettingsMatch(have, want jetstream.StreamConfig) bool {
 		eq(int64(have.MaxMsgSize), int64(want.MaxMsgSize)) &&
 		eq(int64(have.MaxConsumers), int64(want.MaxConsumers)) &&
 		eq(int64(have.ConsumerLimits.InactiveThreshold), int64(want.ConsumerLimits.InactiveThreshold)) &&
-		eq(int64(have.ConsumerLimits.MaxAckPending), int64(want.ConsumerLimits.MaxAckPending)) &&
 		eq(int64(have.Replicas), int64(want.Replicas))
 }
 
@@ -261,7 +259,6 @@ func layoutDiffs(have, want jetstream.StreamConfig) []string {
 	}
 	atMost("max_consumers", int64(have.MaxConsumers), int64(want.MaxConsumers), num)
 	atMost("consumer_limits.inactive_threshold", int64(have.ConsumerLimits.InactiveThreshold), int64(want.ConsumerLimits.InactiveThreshold), dur)
-	atMost("consumer_limits.max_ack_pending", int64(have.ConsumerLimits.MaxAckPending), int64(want.ConsumerLimits.MaxAckPending), num)
 	return d
 }
 
