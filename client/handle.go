@@ -285,20 +285,17 @@ func (h *Handle) deliver(ev Event) {
 	}
 }
 
-// watch ends the handle when the connection closes and, when the result
-// is kept in JETRUN_EVENTS, reads it from there: once at the start (a
-// duplicate or resubmitted task may have finished already), after every
-// reconnect (the live subscription may have missed it), and every poll
-// interval. It returns when the result is known or the handle is closed.
+// watch ends the handle when the connection closes and reads the stored
+// result (JETRUN_RESULTS, whatever the reply prefix, or JETRUN_EVENTS):
+// once at the start (a duplicate or resubmitted task may have finished
+// already), after every reconnect (the live subscription may have missed
+// it), and every poll interval. It returns when the result is known or the
+// handle is closed.
 func (h *Handle) watch(ctx context.Context, status chan nats.Status) {
 	defer h.c.nc.RemoveStatusListener(status)
-	var tick <-chan time.Time
-	if h.stored {
-		t := time.NewTicker(h.c.opts.pollInterval)
-		defer t.Stop()
-		tick = t.C
-		h.checkStored(ctx)
-	}
+	t := time.NewTicker(h.c.opts.pollInterval)
+	defer t.Stop()
+	h.checkStored(ctx)
 	for {
 		select {
 		case <-h.done:
@@ -310,10 +307,8 @@ func (h *Handle) watch(ctx context.Context, status chan nats.Status) {
 				h.finish(nil, fmt.Errorf("result of task %s: %w", h.id, nats.ErrConnectionClosed))
 				return
 			}
-			if h.stored {
-				h.checkStored(ctx)
-			}
-		case <-tick:
+			h.checkStored(ctx)
+		case <-t.C:
 			h.checkStored(ctx)
 		}
 	}

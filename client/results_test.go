@@ -21,7 +21,7 @@ import (
 // is evicted from it, then the same task id is published again past
 // deduplication. The result kept in JETRUN_RESULTS still stops the task
 // from running a second time, for the default reply prefix and a custom
-// one, and Status still finds it.
+// one, and Status and a new handle still find it.
 func TestResultOutlivesEvictedEvents(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
@@ -105,5 +105,11 @@ func TestResultOutlivesEvictedEvents(t *testing.T) {
 	}
 	if !st.Result.Finished.Equal(first["old"].Finished) || st.Result.Worker != first["old"].Worker {
 		t.Fatalf("status of old: result %+v; want the first %+v", st.Result, first["old"])
+	}
+	// A handle on the custom-reply task, which no worker will answer
+	// again, finishes with the stored result.
+	res, err := submit(t, e.c, custom).Result(ctx)
+	if err != nil || !res.Finished.Equal(first["custom"].Finished) {
+		t.Fatalf("handle of custom: %+v, %v; want the first result %+v", res, err, first["custom"])
 	}
 }
