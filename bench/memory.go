@@ -67,6 +67,13 @@ func (h *harness) memoryOnce(ctx context.Context, bin string, rep, n int) (idle,
 		return 0, 0, 0, err
 	}
 	defer env.close()
+	// A worker with --nats only checks the streams: provision them first,
+	// as an operator does.
+	prov := exec.CommandContext(ctx, bin, "--provision", "--nats", env.srv.ClientURL())
+	prov.Env = withoutJetrunEnv(os.Environ())
+	if out, err := prov.CombinedOutput(); err != nil {
+		return 0, 0, 0, fmt.Errorf("worker --provision: %w: %s", err, out)
+	}
 	id := fmt.Sprintf("bench-memory-%d", rep)
 
 	logFile, err := os.Create(filepath.Join(h.tmp, id+".log"))

@@ -27,8 +27,8 @@ type Client struct {
 	slots    chan struct{}
 	inflight sync.Map // *nats.Msg -> *Pending
 
-	eventsMu sync.Mutex
-	events   jetstream.Stream // JETRUN_EVENTS, cached once found
+	events  streamCache // JETRUN_EVENTS
+	results streamCache // JETRUN_RESULTS
 
 	cancelsFound atomic.Bool // JETRUN_CANCELS exists
 
@@ -136,21 +136,37 @@ func (c *Client) hasCancelStream(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// streamCache holds a stream's handle once it has been found.
+type streamCache struct {
+	mu sync.Mutex
+	s  jetstream.Stream
+}
+
+// get returns stream name, looked up until found; jetstream.ErrStreamNotFound
+// when it does not exist.
+func (sc *streamCache) get(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.s != nil {
+		return sc.s, nil
+	}
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sc.s = s
+	return s, nil
+}
+
 // eventStream returns the JETRUN_EVENTS stream, looked up once.
 func (c *Client) eventStream(ctx context.Context) (jetstream.Stream, error) {
-	c.eventsMu.Lock()
-	defer c.eventsMu.Unlock()
-	if c.events != nil {
-		return c.events, nil
-	}
-	s, err := c.js.Stream(ctx, messages.EventsStream)
+	s, err := c.events.get(ctx, c.js, messages.EventsStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: stream %s not found", ErrNoEventStream, messages.EventsStream)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up stream %s: %w", messages.EventsStream, err)
 	}
-	c.events = s
 	return s, nil
 }
 
@@ -161,6 +177,32 @@ func (c *Client) lastEvent(ctx context.Context, subject string) (*jetstream.RawS
 	if err != nil {
 		return nil, err
 	}
+	return lastMsg(ctx, s, subject)
+}
+
+// storedResult returns the stored result of task id, or nil when there is
+// none: P.results.<id> in JETRUN_RESULTS, or else, when inEvents (the
+// task's reply prefix is P.events.<id>), R.result in JETRUN_EVENTS, where
+// workers without JETRUN_RESULTS store it.
+func (c *Client) storedResult(ctx context.Context, id string, inEvents bool) (*jetstream.RawStreamMsg, error) {
+	s, err := c.results.get(ctx, c.js, messages.ResultsStream)
+	switch {
+	case err == nil:
+		m, err := lastMsg(ctx, s, c.subj.StoredResult(id))
+		if m != nil || err != nil || !inEvents {
+			return m, err
+		}
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, fmt.Errorf("look up stream %s: %w", messages.ResultsStream, err)
+	case !inEvents:
+		return nil, nil
+	}
+	return c.lastEvent(ctx, messages.ResultSubject(c.subj.Events(id)))
+}
+
+// lastMsg returns the last message stored on subject in s, or nil when
+// there is none.
+func lastMsg(ctx context.Context, s jetstream.Stream, subject string) (*jetstream.RawStreamMsg, error) {
 	m, err := s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil

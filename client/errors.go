@@ -8,9 +8,10 @@ import (
 
 // Errors a producer can act on, checkable with errors.Is.
 var (
-	// ErrNoTaskStream means the JETRUN_TASKS stream does not exist: no
-	// worker has ever started for this prefix (workers create the streams;
-	// the client never does).
+	// ErrNoTaskStream means the JETRUN_TASKS stream does not exist: the
+	// streams of this prefix were never provisioned (`worker --provision`,
+	// or a worker with its embedded server, creates them; the client never
+	// does).
 	ErrNoTaskStream = errors.New("no task stream (is a worker running?)")
 
 	// ErrNoEventStream means the JETRUN_EVENTS stream does not exist, so

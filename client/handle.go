@@ -285,20 +285,17 @@ func (h *Handle) deliver(ev Event) {
 	}
 }
 
-// watch ends the handle when the connection closes and, when the result
-// is kept in JETRUN_EVENTS, reads it from there: once at the start (a
-// duplicate or resubmitted task may have finished already), after every
-// reconnect (the live subscription may have missed it), and every poll
-// interval. It returns when the result is known or the handle is closed.
+// watch ends the handle when the connection closes and reads the stored
+// result (JETRUN_RESULTS, whatever the reply prefix, or JETRUN_EVENTS):
+// once at the start (a duplicate or resubmitted task may have finished
+// already), after every reconnect (the live subscription may have missed
+// it), and every poll interval. It returns when the result is known or the
+// handle is closed.
 func (h *Handle) watch(ctx context.Context, status chan nats.Status) {
 	defer h.c.nc.RemoveStatusListener(status)
-	var tick <-chan time.Time
-	if h.stored {
-		t := time.NewTicker(h.c.opts.pollInterval)
-		defer t.Stop()
-		tick = t.C
-		h.checkStored(ctx)
-	}
+	t := time.NewTicker(h.c.opts.pollInterval)
+	defer t.Stop()
+	h.checkStored(ctx)
 	for {
 		select {
 		case <-h.done:
@@ -310,22 +307,20 @@ func (h *Handle) watch(ctx context.Context, status chan nats.Status) {
 				h.finish(nil, fmt.Errorf("result of task %s: %w", h.id, nats.ErrConnectionClosed))
 				return
 			}
-			if h.stored {
-				h.checkStored(ctx)
-			}
-		case <-tick:
+			h.checkStored(ctx)
+		case <-t.C:
 			h.checkStored(ctx)
 		}
 	}
 }
 
-// checkStored finishes the handle with the result kept in JETRUN_EVENTS,
-// if there is one. Failures are logged and retried at the next check: the
+// checkStored finishes the handle with the stored result (JETRUN_RESULTS,
+// or JETRUN_EVENTS), if there is one. Failures are logged and retried at the next check: the
 // live subscription may still deliver.
 func (h *Handle) checkStored(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, h.c.opts.publishTimeout)
 	defer cancel()
-	m, err := h.c.lastEvent(ctx, messages.ResultSubject(h.reply))
+	m, err := h.c.storedResult(ctx, h.id, h.stored)
 	if err != nil {
 		h.c.opts.logger.Debug("read stored result", "task", h.id, "err", err)
 		return

@@ -11,7 +11,7 @@ import (
 	"github.com/jetrun/jetrun/messages"
 )
 
-// TaskStatus is what JETRUN_EVENTS knows about a task.
+// TaskStatus is what JETRUN_RESULTS and JETRUN_EVENTS know about a task.
 type TaskStatus struct {
 	// Status is the latest lifecycle event; nil when none is stored.
 	Status *messages.Status
@@ -23,10 +23,13 @@ type TaskStatus struct {
 func (s TaskStatus) Done() bool { return s.Result != nil }
 
 // Status returns the latest status and, once the task has finished, its
-// result, read from JETRUN_EVENTS. It only knows tasks submitted without a
-// custom reply prefix (their events go to P.events.<id>). It returns
-// ErrNotFound when nothing is stored for id (not picked up yet, never
-// submitted, or expired) and ErrNoEventStream when the stream is missing.
+// result. The result is read from JETRUN_RESULTS, which keeps it for its
+// retention (7 days by default) whatever the task's reply prefix, and
+// otherwise from JETRUN_EVENTS; the status from JETRUN_EVENTS, which only
+// knows tasks submitted without a custom reply prefix (their events go to
+// P.events.<id>). It returns ErrNotFound when nothing is stored for id
+// (not picked up yet, never submitted, or expired) and ErrNoEventStream
+// when JETRUN_EVENTS is missing.
 // A stored event that carries another task's id is not id's: it is
 // skipped, as if nothing were stored.
 // The stream stores an event a moment after live subscribers (a Handle)
@@ -37,7 +40,7 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 	}
 	reply := c.subj.Events(id)
 	var st TaskStatus
-	m, err := c.lastEvent(ctx, messages.ResultSubject(reply))
+	m, err := c.storedResult(ctx, id, true)
 	if err != nil {
 		return st, fmt.Errorf("status of task %s: %w", id, err)
 	}

@@ -20,7 +20,7 @@ import (
 func TestClientWorksAsSubmitter(t *testing.T) {
 	f := startFromConf(t)
 	w, s := f.connect(t, "worker"), f.connect(t, "submitter")
-	cons := ensureLayout(t, w)
+	cons := ensureLayout(t, f, w)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 

@@ -28,7 +28,7 @@ import (
 func TestSubmitterCannotReadWorkerInboxes(t *testing.T) {
 	f := startFromConf(t)
 	w, s, a := f.connect(t, "worker"), f.connect(t, "submitter"), f.connect(t, "admin")
-	cons := ensureLayout(t, w)
+	cons := ensureLayout(t, f, w)
 
 	// The admin may watch everything: it shows where the task really goes.
 	watch, err := a.nc.SubscribeSync("_INBOX_worker.>")
@@ -122,7 +122,7 @@ func TestRealWorkerAndClientWithRoleInboxes(t *testing.T) {
 	w, s, a := f.connect(t, "worker"), f.connect(t, "submitter"), f.connect(t, "admin")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	runWorker(t, w)
+	runWorker(t, f, w)
 
 	c, err := client.New(s.nc, client.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -245,13 +245,16 @@ func TestRealWorkerAndClientWithRoleInboxes(t *testing.T) {
 	}
 }
 
-// runWorker runs the worker package on the fake driver over w until the
-// test ends, and waits until it has created its streams.
-func runWorker(t *testing.T, w *conn) {
+// runWorker provisions the streams as the admin, then runs the worker
+// package on the fake driver over w, verifying them as `worker --nats`
+// does, until the test ends, and waits until it is ready.
+func runWorker(t *testing.T, f *fixture, w *conn) {
 	t.Helper()
+	f.provision(t)
 	wk, err := worker.New(w.nc, fake.New(fake.Options{WorkerID: "w1"}), worker.Config{
 		WorkerID: "w1", Concurrency: 2, PullWait: 200 * time.Millisecond, DrainTimeout: 5 * time.Second,
 		HeartbeatInterval: 50 * time.Millisecond, StatInterval: 50 * time.Millisecond,
+		VerifyStreams: true,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("worker: %v", err)

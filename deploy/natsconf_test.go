@@ -26,12 +26,13 @@ import (
 // root and mounted by docker-compose.yml.
 const confPath = "../nats.conf"
 
-// The stream names nats.conf grants access to, as the worker creates them
-// (docs/protocol.md).
+// The stream names nats.conf grants access to, as `worker --provision`
+// creates them (docs/protocol.md).
 const (
 	tasksStream   = "JETRUN_TASKS"
 	eventsStream  = "JETRUN_EVENTS"
 	cancelsStream = "JETRUN_CANCELS"
+	resultsStream = "JETRUN_RESULTS"
 )
 
 // queue is the queue every test submits to, and consumer its durable
@@ -171,18 +172,24 @@ func (c *conn) refuse(t *testing.T, subject string, call func(ctx context.Contex
 	}
 }
 
-// ensureLayout creates, as the worker, the JetStream layout that
-// docs/protocol.md describes: the worker's own three streams (run twice, as
-// every worker start does) and the durable pull consumer of the default
-// queue.
-func ensureLayout(t *testing.T, w *conn) jetstream.Consumer {
+// provision creates, as the admin, the streams docs/protocol.md describes
+// (twice, as re-running `worker --provision` does).
+func (f *fixture) provision(t *testing.T) {
 	t.Helper()
-	ctx := t.Context()
+	a := f.connect(t, "admin")
 	for range 2 {
-		if err := worker.EnsureStreams(ctx, w.js, messages.DefaultPrefix); err != nil {
-			t.Fatalf("worker: ensure streams: %v", err)
+		if err := worker.EnsureStreams(t.Context(), a.js, messages.DefaultPrefix); err != nil {
+			t.Fatalf("admin: provision streams: %v", err)
 		}
 	}
+}
+
+// ensureLayout provisions the streams as the admin and creates, as the
+// worker, the durable pull consumer of the default queue.
+func ensureLayout(t *testing.T, f *fixture, w *conn) jetstream.Consumer {
+	t.Helper()
+	ctx := t.Context()
+	f.provision(t)
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, tasksStream, jetstream.ConsumerConfig{
 		Durable:       consumer,
 		FilterSubject: subj.Task(queue),
@@ -287,7 +294,7 @@ func TestTaskRoundTrip(t *testing.T) {
 	f := startFromConf(t)
 	w, s := f.connect(t, "worker"), f.connect(t, "submitter")
 	ctx := t.Context()
-	cons := ensureLayout(t, w)
+	cons := ensureLayout(t, f, w)
 
 	// The submitter can see that a worker has set things up.
 	if _, err := s.js.Stream(ctx, tasksStream); err != nil {
@@ -439,7 +446,7 @@ func replyData(m *nats.Msg) string {
 func TestSubmitterCannotConsumeTasks(t *testing.T) {
 	f := startFromConf(t)
 	w, s := f.connect(t, "worker"), f.connect(t, "submitter")
-	cons := ensureLayout(t, w)
+	cons := ensureLayout(t, f, w)
 	submitTask(t, s, "t1")
 
 	// No consumer of its own on the task stream, durable or ephemeral.
@@ -501,7 +508,7 @@ func TestSubmitterCannotConsumeTasks(t *testing.T) {
 func TestWorkerCannotPublishTasks(t *testing.T) {
 	f := startFromConf(t)
 	w := f.connect(t, "worker")
-	ensureLayout(t, w)
+	ensureLayout(t, f, w)
 
 	data, err := messages.Encode(&messages.Task{ID: "evil", Image: "evil:latest"})
 	if err != nil {
@@ -535,7 +542,7 @@ func TestWorkerCannotPublishTasks(t *testing.T) {
 func TestOnlyAdminDeletesStreams(t *testing.T) {
 	f := startFromConf(t)
 	w, s, a := f.connect(t, "worker"), f.connect(t, "submitter"), f.connect(t, "admin")
-	ensureLayout(t, w)
+	ensureLayout(t, f, w)
 	submitTask(t, s, "t1")
 
 	for _, c := range []*conn{s, w} {
@@ -574,7 +581,7 @@ func TestOnlyAdminDeletesStreams(t *testing.T) {
 func TestRefusedCallGetsNoReply(t *testing.T) {
 	f := startFromConf(t)
 	w, s := f.connect(t, "worker"), f.connect(t, "submitter")
-	ensureLayout(t, w)
+	ensureLayout(t, f, w)
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()

@@ -21,6 +21,12 @@ const (
 	EventsStream = "JETRUN_EVENTS"
 	// CancelsStream holds the last Cancel of each P.cancel.<id>.
 	CancelsStream = "JETRUN_CANCELS"
+	// ResultsStream holds the one Result of each task on P.results.<id>,
+	// whatever its reply prefix: at most one message per subject, and a
+	// second one is refused. It is the run-once guard: a task whose id has
+	// a result there is not run again. Its retention (not the events') is
+	// how long an id stays done.
+	ResultsStream = "JETRUN_RESULTS"
 )
 
 // MsgIDHeader is the JetStream header that deduplicates publishes: a task
@@ -82,7 +88,15 @@ func (s Subjects) Reply(t *Task) string {
 	return s.Events(t.ID)
 }
 
-// AllResults is P.events.*.result, the stored results of every task.
+// StoredResult is P.results.<id>, where ResultsStream keeps task id's one
+// Result.
+func (s Subjects) StoredResult(id string) string { return s.Prefix + ".results." + id }
+
+// AllStoredResults is P.results.*, the subjects of ResultsStream.
+func (s Subjects) AllStoredResults() string { return s.Prefix + ".results.*" }
+
+// AllResults is P.events.*.result, the results of every task whose events
+// go to its default reply prefix.
 func (s Subjects) AllResults() string { return s.Prefix + ".events.*.result" }
 
 // ResultTask is the task id that subject P.events.<id>.result is the
@@ -165,9 +179,10 @@ func (s Subjects) Stored(id, reply string) bool { return reply == "" || reply ==
 // ValidReply reports why reply cannot be the reply prefix of task id, as a
 // *ValidationError, or nil; "" (the default, P.events.<id>) is valid. A
 // reply prefix follows the prefix alphabet (see ValidPrefix), may not lie
-// under P.tasks or P.cancel (its events would be taken for tasks or
-// cancels), and one under P.events must be the task's own, P.events.<id>
-// (anything else would publish onto another task's events).
+// under P.tasks, P.cancel or P.results (its events would be taken for
+// tasks, cancels or stored results), and one under P.events must be the
+// task's own, P.events.<id> (anything else would publish onto another
+// task's events).
 func (s Subjects) ValidReply(id, reply string) error {
 	if reply == "" || reply == s.Events(id) {
 		return nil
@@ -175,7 +190,7 @@ func (s Subjects) ValidReply(id, reply string) error {
 	if reason := checkSubject(reply); reason != "" {
 		return invalid("reply", "%s", reason)
 	}
-	for _, reserved := range []string{s.Prefix + ".tasks", s.Prefix + ".cancel", s.Prefix + ".events"} {
+	for _, reserved := range []string{s.Prefix + ".tasks", s.Prefix + ".cancel", s.Prefix + ".results", s.Prefix + ".events"} {
 		if reply != reserved && !strings.HasPrefix(reply, reserved+".") {
 			continue
 		}

@@ -77,14 +77,22 @@ type Config struct {
 	// Default 30s.
 	PublishTimeout time.Duration
 
-	// Streams sizes the JetStream streams the worker ensures.
+	// Streams sizes the JetStream streams the worker provisions.
 	Streams StreamConfig
+	// VerifyStreams makes Run check that the streams are provisioned
+	// (Provision, `worker --provision`) with settings safe for Streams,
+	// instead of creating or updating them: a worker then needs no right
+	// to change streams. A missing or unsafe stream stops Run with an
+	// error wrapping ErrLayout. The worker still creates or updates its
+	// queue's durable consumer. Default false: Run provisions the streams
+	// itself (the embedded server).
+	VerifyStreams bool
 }
 
-// StreamConfig sizes the streams EnsureStreams creates or updates.
+// StreamConfig sizes the streams Provision creates or updates.
 type StreamConfig struct {
-	// Duplicates is the dedupe window of JETRUN_TASKS (by task id) and
-	// JETRUN_EVENTS (by "<id>.result"). Default 10m.
+	// Duplicates is the dedupe window of JETRUN_TASKS (by task id),
+	// JETRUN_EVENTS and JETRUN_RESULTS (by "<id>.result"). Default 10m.
 	Duplicates time.Duration
 	// MaxTaskSize is the largest task message accepted. Default 1 MiB.
 	MaxTaskSize int32
@@ -93,9 +101,26 @@ type StreamConfig struct {
 	// EventsMaxBytes bounds the events stream; the oldest go first.
 	// Default 1 GiB.
 	EventsMaxBytes int64
+	// EventsMaxConsumers is the most consumers JETRUN_EVENTS may have
+	// (readers replaying events), below the account's limit so that they
+	// never take the workers' consumers. Default 500.
+	EventsMaxConsumers int
+	// EventsConsumerIdle is how long a consumer on JETRUN_EVENTS, durable
+	// or not, may go without a reader before the server deletes it; a
+	// consumer asking for longer is refused. At least nats.go's ordered
+	// consumers' 5m. Default 5m.
+	EventsConsumerIdle time.Duration
+	// ResultsMaxAge is how long JETRUN_RESULTS keeps a task's result, and
+	// so how long its id stays done: a task with that id published again
+	// within it is not run again. Default 7 days (168h).
+	ResultsMaxAge time.Duration
+	// ResultsMaxBytes bounds JETRUN_RESULTS. It is full, and refuses new
+	// results, when more results than fit arrive within ResultsMaxAge.
+	// Default 1 GiB.
+	ResultsMaxBytes int64
 	// CancelsMaxAge is how long a cancel is remembered. Default 24h.
 	CancelsMaxAge time.Duration
-	// Replicas is the replication factor of all three streams. Default 1.
+	// Replicas is the replication factor of all four streams. Default 1.
 	Replicas int
 }
 
@@ -168,6 +193,18 @@ func (s StreamConfig) withDefaults() StreamConfig {
 	}
 	if s.EventsMaxBytes == 0 {
 		s.EventsMaxBytes = 1 << 30
+	}
+	if s.EventsMaxConsumers == 0 {
+		s.EventsMaxConsumers = 500
+	}
+	if s.EventsConsumerIdle == 0 {
+		s.EventsConsumerIdle = 5 * time.Minute
+	}
+	if s.ResultsMaxAge == 0 {
+		s.ResultsMaxAge = 7 * 24 * time.Hour
+	}
+	if s.ResultsMaxBytes == 0 {
+		s.ResultsMaxBytes = 1 << 30
 	}
 	if s.CancelsMaxAge == 0 {
 		s.CancelsMaxAge = 24 * time.Hour

@@ -16,6 +16,9 @@ var (
 	ErrCancelRequested = errors.New("cancelled by request")
 	// ErrRefused is wrapped by every policy refusal of a task.
 	ErrRefused = errors.New("refused by worker policy")
+	// ErrLayout is wrapped by the error of a worker that verifies its
+	// streams (Config.VerifyStreams) and finds one missing or unsafe.
+	ErrLayout = errors.New("jetstream layout not provisioned")
 )
 
 // cancelRequest is the cause of a task's context cancelled by a Cancel

@@ -116,21 +116,33 @@ func (e *events) status(state, detail string) {
 	}, false)
 }
 
-// result flushes earlier events and stores r durably, retrying within
-// PublishTimeout. A duplicate (a result for this id already stored) is
-// success: there is exactly one result.
+// result flushes earlier events, stores r in JETRUN_RESULTS, then
+// publishes it on R.result (through JETRUN_EVENTS when R is stored there),
+// each retried within PublishTimeout. When a result for this id is already
+// stored, that one is published instead: there is exactly one result.
 func (e *events) result(ctx context.Context, r *messages.Result) error {
 	e.flush()
 	data, err := messages.Encode(r)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	subject := messages.ResultSubject(e.reply)
 	ctx, cancel := context.WithTimeout(ctx, e.w.cfg.PublishTimeout)
 	defer cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	op := func() error {
+	stored := e.w.subj.StoredResult(e.id)
+	err = e.retry(ctx, "store result", func() error {
+		first, err := e.storeResult(ctx, stored, data)
+		if err == nil {
+			data = first
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store result in %s: %w", stored, err)
+	}
+	subject := messages.ResultSubject(e.reply)
+	err = e.retry(ctx, "publish result", func() error {
 		if !e.inStream {
 			if err := e.w.nc.Publish(subject, data); err != nil {
 				return err
@@ -139,15 +151,41 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 		}
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 		msg.Header.Set(messages.MsgIDHeader, messages.ResultMsgID(e.id))
-		ack, err := e.w.js.PublishMsg(ctx, msg)
-		if err != nil {
-			return err
-		}
-		if ack.Duplicate {
-			e.log.Info("result already stored; kept the first")
-		}
-		return nil
+		_, err := e.w.js.PublishMsg(ctx, msg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("publish result to %s: %w", subject, err)
 	}
+	return nil
+}
+
+// storeResult publishes data on subject, P.results.<id>, and returns the
+// result the stream holds for the task: data, or the one stored first
+// when the stream reports a duplicate or refuses a second message on
+// subject.
+func (e *events) storeResult(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(messages.MsgIDHeader, messages.ResultMsgID(e.id))
+	ack, err := e.w.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(messages.ResultsStream))
+	if err == nil && !ack.Duplicate {
+		return data, nil
+	}
+	first, lookErr := e.w.streams().results.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case lookErr == nil:
+		e.log.Info("result already stored; kept the first")
+		return first.Data, nil
+	case err != nil:
+		return nil, err
+	default:
+		return nil, fmt.Errorf("read the result stored first: %w", lookErr)
+	}
+}
+
+// retry runs op with backoff until it succeeds, ctx ends, or the
+// connection is closed.
+func (e *events) retry(ctx context.Context, what string, op func() error) error {
 	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0))
 	retry := func() error {
 		err := op()
@@ -156,24 +194,17 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 		}
 		return err
 	}
-	err = backoff.RetryNotify(retry, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
-		e.log.Warn("publish result, retrying", "err", err, "in", next)
+	return backoff.RetryNotify(retry, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
+		e.log.Warn(what+", retrying", "err", err, "in", next)
 	})
-	if err != nil {
-		return fmt.Errorf("publish result to %s: %w", subject, err)
-	}
-	return nil
 }
 
-// resultExists reports whether a result for the task is already stored,
-// which only JetStream can tell: false when the reply prefix is elsewhere.
+// resultExists reports whether JETRUN_RESULTS holds a result for the task,
+// whatever its reply prefix.
 func (e *events) resultExists(ctx context.Context) (bool, error) {
-	if !e.inStream {
-		return false, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := e.w.streams().events.GetLastMsgForSubject(ctx, messages.ResultSubject(e.reply))
+	_, err := e.w.streams().results.GetLastMsgForSubject(ctx, e.w.subj.StoredResult(e.id))
 	switch {
 	case err == nil:
 		return true, nil

@@ -5,28 +5,48 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/messages"
 )
 
-// EnsureStreams creates or updates JETRUN_TASKS, JETRUN_EVENTS and
-// JETRUN_CANCELS for prefix, with the default sizes (see StreamConfig).
+// EnsureStreams creates or updates JETRUN_TASKS, JETRUN_EVENTS,
+// JETRUN_CANCELS and JETRUN_RESULTS for prefix, with the default sizes
+// (see StreamConfig). It is Provision with defaults.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, prefix string) error {
-	_, err := ensureStreams(ctx, js, Config{Prefix: prefix}.WithDefaults())
+	return Provision(ctx, js, Config{Prefix: prefix})
+}
+
+// Provision creates or updates the four streams for c.Prefix with
+// c.Streams' settings (defaults for zero fields), so that a worker
+// verifying them (Config.VerifyStreams) accepts them. It is the
+// provisioning step: js needs the rights to create and update streams.
+// Consumers are left to the workers.
+func Provision(ctx context.Context, js jetstream.JetStream, c Config) error {
+	_, err := ensureStreams(ctx, js, c.WithDefaults())
 	return err
+}
+
+// StreamNames are the streams Provision creates, in the order tasks,
+// events, cancels, results.
+func StreamNames() []string {
+	return []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream, messages.ResultsStream}
 }
 
 // streams are the handles a worker looks messages up in.
 type streams struct {
-	events, cancels jetstream.Stream
+	events, cancels, results jetstream.Stream
 }
 
-func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (streams, error) {
+// streamConfigs is the layout of docs/protocol.md for c, in the order
+// tasks, events, cancels, results.
+func streamConfigs(c Config) []jetstream.StreamConfig {
 	subj := messages.NewSubjects(c.Prefix)
 	s := c.Streams
-	cfgs := []jetstream.StreamConfig{{
+	return []jetstream.StreamConfig{{
 		Name:        messages.TasksStream,
 		Description: "jetrun tasks, one durable pull consumer per queue",
 		Subjects:    []string{subj.AllTasks()},
@@ -47,6 +67,13 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (strea
 		Duplicates:  s.Duplicates,
 		AllowDirect: true,
 		Replicas:    s.Replicas,
+		// Readers replay events with consumers of their own: at most
+		// EventsMaxConsumers of them, and the server deletes any, durable
+		// or not, idle for EventsConsumerIdle.
+		MaxConsumers: s.EventsMaxConsumers,
+		// (No MaxAckPending limit: the server would apply it to
+		// consumers without acks, and refuse them.)
+		ConsumerLimits: jetstream.StreamConsumerLimits{InactiveThreshold: s.EventsConsumerIdle},
 	}, {
 		Name:              messages.CancelsStream,
 		Description:       "jetrun cancels, so one sent before a worker picks the task up still applies",
@@ -59,16 +86,68 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (strea
 		MaxBytes:          64 << 20,
 		AllowDirect:       true,
 		Replicas:          s.Replicas,
+	}, {
+		Name:        messages.ResultsStream,
+		Description: "jetrun results, exactly one per task id: the run-once guard",
+		Subjects:    []string{subj.AllStoredResults()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		// One message per task id, and a second one refused: the first
+		// result stays for ResultsMaxAge.
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		MaxMsgsPerSubject:    1,
+		MaxAge:               s.ResultsMaxAge,
+		MaxBytes:             s.ResultsMaxBytes,
+		Duplicates:           s.Duplicates,
+		AllowDirect:          true,
+		Replicas:             s.Replicas,
 	}}
+}
+
+// ensureStreams provisions c's layout and returns its handles.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (streams, error) {
+	return bindStreams(ctx, js, c, ensureStream)
+}
+
+// verifyStreams checks that c's layout is provisioned and returns its
+// handles; it never creates or updates a stream. Errors wrap ErrLayout
+// when a stream is missing or differs in a setting listed by layoutDiffs.
+func verifyStreams(ctx context.Context, js jetstream.JetStream, c Config) (streams, error) {
+	return bindStreams(ctx, js, c, verifyStream)
+}
+
+func bindStreams(ctx context.Context, js jetstream.JetStream, c Config,
+	bind func(context.Context, jetstream.JetStream, jetstream.StreamConfig) (jetstream.Stream, error),
+) (streams, error) {
 	var out []jetstream.Stream
-	for _, cfg := range cfgs {
-		st, err := ensureStream(ctx, js, cfg)
+	for _, cfg := range streamConfigs(c) {
+		st, err := bind(ctx, js, cfg)
 		if err != nil {
-			return streams{}, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+			return streams{}, fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 		out = append(out, st)
 	}
-	return streams{events: out[1], cancels: out[2]}, nil
+	return streams{events: out[1], cancels: out[2], results: out[3]}, nil
+}
+
+// provisionHint says how to fix a layout a worker refuses.
+const provisionHint = "provision the streams: run `worker --provision` with the same --prefix and the admin credentials of nats.conf (docs/deployment.md)"
+
+// verifyStream returns the stream named in want if its settings are safe
+// for want's purpose (layoutDiffs).
+func verifyStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: the stream does not exist; %s", ErrLayout, provisionHint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d := layoutDiffs(st.CachedInfo().Config, want); len(d) > 0 {
+		return nil, fmt.Errorf("%w: %s; %s", ErrLayout, strings.Join(d, "; "), provisionHint)
+	}
+	return st, nil
 }
 
 // ensureStream creates the stream, or updates it only when its settings
@@ -94,21 +173,110 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 }
 
 // streamSettingsMatch reports whether have already has every setting want
-// sets; fields want leaves zero are the server's defaults and not compared.
+// sets, and nothing layoutDiffs refuses; fields want leaves zero are the
+// server's defaults and not compared.
 func streamSettingsMatch(have, want jetstream.StreamConfig) bool {
 	eq := func(h, w int64) bool { return w == 0 || h == w }
 	return have.Description == want.Description &&
-		slices.Equal(have.Subjects, want.Subjects) &&
-		have.Retention == want.Retention &&
-		have.Storage == want.Storage &&
-		have.Discard == want.Discard &&
-		have.AllowDirect == want.AllowDirect &&
+		len(layoutDiffs(have, want)) == 0 &&
 		eq(int64(have.MaxAge), int64(want.MaxAge)) &&
 		eq(have.MaxBytes, want.MaxBytes) &&
 		eq(int64(have.Duplicates), int64(want.Duplicates)) &&
 		eq(int64(have.MaxMsgSize), int64(want.MaxMsgSize)) &&
-		eq(have.MaxMsgsPerSubject, want.MaxMsgsPerSubject) &&
+		eq(int64(have.MaxConsumers), int64(want.MaxConsumers)) &&
+		eq(int64(have.ConsumerLimits.InactiveThreshold), int64(want.ConsumerLimits.InactiveThreshold)) &&
 		eq(int64(have.Replicas), int64(want.Replicas))
+}
+
+// layoutDiffs lists, for a person, how stream have falls short of want in
+// what jetrun relies on: where messages go (subjects, no republish,
+// mirror, sources or subject transform, writable and acknowledged),
+// retention and discard policies, direct get where want allows it,
+// per-subject limits exactly as want's, other limits at least want's,
+// and consumer limits at most want's. Description and replicas are the
+// operator's to choose.
+func layoutDiffs(have, want jetstream.StreamConfig) []string {
+	var d []string
+	add := func(format string, a ...any) { d = append(d, fmt.Sprintf(format, a...)) }
+	if !sameSet(have.Subjects, want.Subjects) {
+		add("subjects are %q, want %q", have.Subjects, want.Subjects)
+	}
+	if have.RePublish != nil {
+		add("republishes %q to %q, want no republish", have.RePublish.Source, have.RePublish.Destination)
+	}
+	if have.Mirror != nil {
+		add("mirrors stream %q, want no mirror", have.Mirror.Name)
+	}
+	for _, src := range have.Sources {
+		add("sources stream %q, want no sources", src.Name)
+	}
+	if have.SubjectTransform != nil {
+		add("transforms subjects %q to %q, want no transform", have.SubjectTransform.Source, have.SubjectTransform.Destination)
+	}
+	if have.Sealed {
+		add("is sealed, want writable")
+	}
+	if have.NoAck {
+		add("does not acknowledge publishes (no_ack), want acknowledged")
+	}
+	if have.Retention != want.Retention {
+		add("retention is %s, want %s", have.Retention, want.Retention)
+	}
+	if have.Storage != want.Storage {
+		add("storage is %s, want %s", have.Storage, want.Storage)
+	}
+	if have.Discard != want.Discard {
+		add("discard policy is %s, want %s", have.Discard, want.Discard)
+	}
+	if have.DiscardNewPerSubject != want.DiscardNewPerSubject {
+		add("discard_new_per_subject is %v, want %v", have.DiscardNewPerSubject, want.DiscardNewPerSubject)
+	}
+	if want.AllowDirect && !have.AllowDirect {
+		add("allow_direct is off, want on")
+	}
+	if unlimited(have.MaxMsgsPerSubject) != unlimited(want.MaxMsgsPerSubject) ||
+		!unlimited(want.MaxMsgsPerSubject) && have.MaxMsgsPerSubject != want.MaxMsgsPerSubject {
+		add("max_msgs_per_subject is %d, want %d", have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
+	}
+	atLeast := func(name string, h, w int64, show func(int64) string) {
+		if !unlimited(h) && (unlimited(w) || h < w) {
+			add("%s is %s, want %s", name, show(h), limit(w, show))
+		}
+	}
+	num := func(v int64) string { return fmt.Sprint(v) }
+	dur := func(v int64) string { return time.Duration(v).String() }
+	atLeast("max_msgs", have.MaxMsgs, want.MaxMsgs, num)
+	atLeast("max_bytes", have.MaxBytes, want.MaxBytes, num)
+	atLeast("max_age", int64(have.MaxAge), int64(want.MaxAge), dur)
+	atLeast("max_msg_size", int64(have.MaxMsgSize), int64(want.MaxMsgSize), num)
+	if want.Duplicates > 0 && have.Duplicates < want.Duplicates {
+		add("duplicate window is %v, want %v", have.Duplicates, want.Duplicates)
+	}
+	atMost := func(name string, h, w int64, show func(int64) string) {
+		if !unlimited(w) && (unlimited(h) || h > w) {
+			add("%s is %s, want at most %s", name, limit(h, show), show(w))
+		}
+	}
+	atMost("max_consumers", int64(have.MaxConsumers), int64(want.MaxConsumers), num)
+	atMost("consumer_limits.inactive_threshold", int64(have.ConsumerLimits.InactiveThreshold), int64(want.ConsumerLimits.InactiveThreshold), dur)
+	return d
+}
+
+// unlimited reports whether a stream limit is unset: 0 or -1.
+func unlimited(v int64) bool { return v <= 0 }
+
+func limit(v int64, show func(int64) string) string {
+	if unlimited(v) {
+		return "unlimited"
+	}
+	return show(v)
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {

@@ -76,7 +76,8 @@ func New(nc *nats.Conn, drv driver.Driver, cfg Config, logger *slog.Logger) (*Wo
 // Config returns the worker's configuration with defaults applied.
 func (w *Worker) Config() Config { return w.cfg }
 
-// Run ensures the streams and consumer, consumes until ctx is done, then
+// Run provisions or verifies the streams (Config.VerifyStreams), ensures
+// the consumer, consumes until ctx is done, then
 // drains: it stops pulling, waits up to DrainTimeout for held tasks, then
 // cancels the rest and hands them back (Nak) at once for another worker.
 // Interrupt cuts the drain short. Every container the worker started is
@@ -140,11 +141,16 @@ func (w *Worker) Interrupt() { w.interOnce.Do(func() { close(w.interrupt) }) }
 // held returns how many tasks the worker holds.
 func (w *Worker) held() int { return w.cfg.Concurrency - len(w.slots) }
 
-// bind ensures the streams and the consumer and keeps their handles.
+// bind provisions the streams, or verifies them (Config.VerifyStreams),
+// ensures the consumer and keeps their handles.
 func (w *Worker) bind(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st, err := ensureStreams(ctx, w.js, w.cfg)
+	bindStreams := ensureStreams
+	if w.cfg.VerifyStreams {
+		bindStreams = verifyStreams
+	}
+	st, err := bindStreams(ctx, w.js, w.cfg)
 	if err != nil {
 		return err
 	}

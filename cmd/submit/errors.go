@@ -74,10 +74,10 @@ func (e *cmdError) Unwrap() error { return e.err }
 func explain(err error, prefix string) error {
 	switch {
 	case errors.Is(err, client.ErrNoTaskStream):
-		return &hintError{fmt.Sprintf("no task stream %s for prefix %q: is a worker running? (workers create the streams; check --prefix and --nats)",
+		return &hintError{fmt.Sprintf("no task stream %s for prefix %q: is a worker running? (the streams are created by worker --provision, or by a worker with its embedded server; check --prefix and --nats)",
 			messages.TasksStream, prefix), err}
 	case errors.Is(err, client.ErrNoEventStream):
-		return &hintError{fmt.Sprintf("no event stream %s for prefix %q: is a worker running? (workers create the streams; check --prefix and --nats)",
+		return &hintError{fmt.Sprintf("no event stream %s for prefix %q: is a worker running? (the streams are created by worker --provision, or by a worker with its embedded server; check --prefix and --nats)",
 			messages.EventsStream, prefix), err}
 	}
 	return err

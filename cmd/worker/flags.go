@@ -28,6 +28,7 @@ type options struct {
 	metricsAddr    string
 	logFormat      string
 	logLevel       string
+	provision      bool
 	cfg            worker.Config // the worker, with its admission policy
 	runtime        driver.Config // how the Docker driver runs containers
 }
@@ -94,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 
+	fs.BoolVar(&o.provision, "provision", false, "create or update the JetStream streams on the --nats server and exit; needs the rights to change streams (the admin user of nats.conf). Without it, a worker with --nats only checks the streams and refuses to start when they are missing or unsafe")
 	fs.StringVar(&o.natsURL, "nats", "", "NATS server URL(s), comma separated; empty starts an embedded JetStream server in this process")
 	fs.StringVar(&o.embeddedListen, "embedded-listen", "127.0.0.1:4222", "host:port the embedded NATS server listens on (port 0: a random port)")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "directory of the embedded server's JetStream state")
@@ -181,6 +183,9 @@ Flags:
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
+	}
+	if o.provision && o.natsURL == "" {
+		return nil, usageError{fmt.Errorf("--provision needs --nats: a worker with the embedded server provisions its own streams")}
 	}
 	if c.WorkerID == "" {
 		return nil, usageError{fmt.Errorf("--worker-id is required (the host name is unknown)")}

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/driver/docker"
 	"github.com/jetrun/jetrun/internal/natsconn"
@@ -31,6 +33,22 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{err}
 	}
 
+	cfg := natsconn.Config{
+		URL: o.natsURL, Name: "jetrun-worker " + o.cfg.WorkerID, Logger: logger,
+		Creds: o.creds, NKey: o.nkey, TLSCert: o.tlsCert, TLSKey: o.tlsKey, TLSCA: o.tlsCA,
+		InboxPrefix: o.inboxPrefix,
+		Flags: natsconn.Flags{
+			URL: "--nats or " + envName("nats"), Creds: "--creds", NKey: "--nkey",
+			Inbox: "--inbox-prefix or " + envName("inbox-prefix"), Role: "worker",
+		},
+	}
+	if o.provision {
+		return provision(ctx, cfg, o, stdout)
+	}
+	// An external server's streams are provisioned by an operator
+	// (--provision): the worker only checks them.
+	o.cfg.VerifyStreams = o.natsURL != ""
+
 	drv, err := docker.New(o.runtime, docker.Options{WorkerID: o.cfg.WorkerID, Logger: logger, Allow: o.cfg.Policy.Allow})
 	if err != nil {
 		return fmt.Errorf("docker driver: %w", err)
@@ -48,15 +66,6 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
-	cfg := natsconn.Config{
-		URL: o.natsURL, Name: "jetrun-worker " + o.cfg.WorkerID, Logger: logger,
-		Creds: o.creds, NKey: o.nkey, TLSCert: o.tlsCert, TLSKey: o.tlsKey, TLSCA: o.tlsCA,
-		InboxPrefix: o.inboxPrefix,
-		Flags: natsconn.Flags{
-			URL: "--nats or " + envName("nats"), Creds: "--creds", NKey: "--nkey",
-			Inbox: "--inbox-prefix or " + envName("inbox-prefix"), Role: "worker",
-		},
-	}
 	if o.natsURL == "" {
 		srv, err := natsconn.Embedded{Name: "jetrun-" + o.cfg.WorkerID, Listen: o.embeddedListen, StoreDir: o.dataDir, Logger: logger}.Start()
 		switch {
@@ -97,6 +106,31 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	closeNATS(nc, abort, logger)
+	return nil
+}
+
+// provision creates or updates the streams on the server of cfg and
+// returns: the provisioning step, run with rights to change streams.
+func provision(ctx context.Context, cfg natsconn.Config, o *options, stdout io.Writer) error {
+	cfg.Flags.Role = "" // the admin user, whose replies may go anywhere
+	nc, err := natsconn.Connect(ctx, cfg)
+	if errors.Is(err, natsconn.ErrInvalidConfig) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := worker.Provision(pctx, js, o.cfg); err != nil {
+		return fmt.Errorf("provision: %w (provisioning needs the rights to create and update streams: the admin user of nats.conf)", err)
+	}
+	fmt.Fprintf(stdout, "provisioned streams %s for prefix %q\n", strings.Join(worker.StreamNames(), ", "), o.cfg.Prefix)
 	return nil
 }
 

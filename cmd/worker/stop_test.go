@@ -89,6 +89,7 @@ func lastStatus(js jetstream.JetStream, id string) *messages.Status {
 func TestSecondSignalHandsBackAndRemovesContainers(t *testing.T) {
 	image := testimage.Ensure(t)
 	srv := natstest.Start(t) // outlives both workers, as a NATS deployment does
+	provisionStreams(t, srv.ClientURL())
 	args := func(id string) []string {
 		return []string{"--nats", srv.ClientURL(), "--metrics-addr", "", "--worker-id", id,
 			"--concurrency", "2", "--ack-wait", "10m", "--drain-timeout", "10m"}
