@@ -157,6 +157,12 @@ func containerLabels(t *testing.T, d *Driver, c driver.Cookie) map[string]string
 
 func taskContainers(t *testing.T, d *Driver, taskID string) int {
 	t.Helper()
+	// The client negotiates its API version lazily, racing concurrent
+	// callers; a Prepare refused before it reached the daemon left that
+	// undone.
+	if err := d.ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	list, err := d.cli.ContainerList(context.Background(), container.ListOptions{
 		All:     true,
 		Filters: filters.NewArgs(filters.Arg("label", LabelTask+"="+taskID)),
