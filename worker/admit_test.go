@@ -241,10 +241,12 @@ func TestLongCancelReasonIsCut(t *testing.T) {
 			t.Errorf("%s: error is %d bytes ending %q; want the reason cut to %d bytes", id, len(res.Error), res.Error[max(0, len(res.Error)-8):], messages.MaxReasonLen)
 		}
 	}
-	// A cancel stored before the task is picked up is cut the same way.
-	e.cancelTask("c-stored", strings.Repeat("x", 5000))
-	e.submit(task("c-stored", "echo", "never"))
-	if res := e.result("c-stored", 10*time.Second); res.Status != messages.ResultCancelled || len(res.Error) > messages.MaxReasonLen+64 {
+	// A cancel stored while the task is queued is cut the same way.
+	q := newEnv(t)
+	q.submit(task("c-stored", "echo", "never"))
+	q.cancelTask("c-stored", strings.Repeat("x", 5000))
+	q.start(testConfig("w1"), fake.New(fake.Options{}))
+	if res := q.result("c-stored", 10*time.Second); res.Status != messages.ResultCancelled || len(res.Error) > messages.MaxReasonLen+64 {
 		t.Errorf("stored cancel: status %s, error of %d bytes", res.Status, len(res.Error))
 	}
 }

@@ -57,8 +57,11 @@ func (w *Worker) onCancel(m *nats.Msg) {
 }
 
 // storedCancel looks up a cancel for id stored before the task was picked
-// up; nil when there is none.
-func (w *Worker) storedCancel(ctx context.Context, id string) (error, error) {
+// up; nil when there is none. A cancel applies only to a task published
+// before it: one stored before published (the task message's time) was
+// meant for an earlier task of that id, or for one that did not exist yet,
+// and is ignored. Both times are the JetStream servers'.
+func (w *Worker) storedCancel(ctx context.Context, id string, published time.Time) (error, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	m, err := w.streams().cancels.GetLastMsgForSubject(ctx, w.subj.Cancel(id))
@@ -67,6 +70,10 @@ func (w *Worker) storedCancel(ctx context.Context, id string) (error, error) {
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("look up stored cancel: %w", err)
+	}
+	if !published.IsZero() && m.Time.Before(published) {
+		w.log.Info("ignoring a cancel stored before the task was published", "task", id, "cancel_time", m.Time, "task_time", published)
+		return nil, nil
 	}
 	return newCancelRequest(m.Data), nil
 }

@@ -20,11 +20,12 @@ import (
 // job is one delivery of one task message, owned by one goroutine. Its
 // life is admit → execute → outcome → settle.
 type job struct {
-	w       *Worker
-	msg     jetstream.Msg
-	attempt int
-	last    bool // the last delivery MaxDeliver allows
-	log     *slog.Logger
+	w         *Worker
+	msg       jetstream.Msg
+	attempt   int
+	published time.Time // when the task message was stored
+	last      bool      // the last delivery MaxDeliver allows
+	log       *slog.Logger
 
 	id    string  // set once the task's id is known to be valid
 	ev    *events // set with id
@@ -41,6 +42,7 @@ func (w *Worker) handle(base context.Context, msg jetstream.Msg) {
 	j := &job{w: w, msg: msg, attempt: 1, log: w.log}
 	if md, err := msg.Metadata(); err == nil {
 		j.attempt = int(md.NumDelivered)
+		j.published = md.Timestamp
 	}
 	j.last = j.attempt >= w.cfg.MaxDeliver
 	if j.attempt > 1 {
@@ -156,7 +158,7 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 		return requeue(KindDuplicate, w.cfg.AckWait, errors.New("a task with this id is already held by this worker"))
 	}
 	j.deferSettled(func() { w.active.remove(a.task.ID) })
-	cause, err := w.storedCancel(base, a.task.ID)
+	cause, err := w.storedCancel(base, a.task.ID, j.published)
 	if err != nil {
 		return j.lookupFailed(base, err)
 	}

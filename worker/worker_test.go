@@ -123,12 +123,24 @@ func TestLogsChunkedAndCapped(t *testing.T) {
 	}
 }
 
+// Issue 12 #3: a cancel of an id no task had yet (mistyped, or sent too
+// early) does not poison the id: a task submitted after it runs.
+func TestCancelOfAnUnknownIDDoesNotApplyToALaterTask(t *testing.T) {
+	e := newEnv(t)
+	e.cancelTask("later", "mistyped id")
+	e.start(testConfig("w1"), fake.New(fake.Options{}))
+	e.submit(task("later", "echo", "ran"))
+	if r := e.result("later", 10*time.Second); r.Status != messages.ResultSuccess {
+		t.Fatalf("result = %+v; want success: the cancel came before the task", r)
+	}
+}
+
 func TestCancelBeforeStart(t *testing.T) {
 	e := newEnv(t)
+	e.submit(task("c1", "echo", "never")) // queued: no worker yet
 	e.cancelTask("c1", "changed my mind")
 	drv := fake.New(fake.Options{})
 	e.start(testConfig("w1"), drv)
-	e.submit(task("c1", "echo", "never"))
 	r := e.result("c1", 10*time.Second)
 	if r.Status != messages.ResultCancelled || !strings.Contains(r.Error, "changed my mind") {
 		t.Fatalf("result = %+v, want cancelled with the reason", r)
