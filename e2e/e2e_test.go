@@ -329,7 +329,7 @@ func TestSubmit(t *testing.T) {
 	t.Run("detach then logs and status", func(t *testing.T) {
 		t.Parallel()
 		id := "e2e-detach-" + strings.ToLower(rand.Text()[:8])
-		r := e.run(t, "", "run", "--detach", "--id", id, e.image, "--", "echo", "line 1", ";", "echoerr", "warning", ";", "sleep", "300ms", ";", "echo", "line 2", ";", "exit", "7")
+		r := e.run(t, "", "run", "--detach", "--id", id, e.image, "--", "echo", "line 1", ";", "echoerr", "warning", ";", "sleep", "2s", ";", "echo", "line 2", ";", "exit", "7")
 		if r.code != 0 || r.stdout != id+"\n" {
 			t.Fatalf("detach: exit %d, stdout %q, want the id", r.code, r.stdout)
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -71,5 +72,23 @@ func TestUnavailableImageFailsFastWithTheReason(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, "(attempt 2)") {
 		t.Errorf("the task was delivered again: %q", r.stderr)
+	}
+}
+
+// Issue 12 #2: `submit run --id nightly-42` after nightly-42 failed printed
+// the old failure and exited 1 without running anything; now it says the
+// id already has a result, what it was, and how to run the task again.
+func TestReusedIDSaysItAlreadyFinished(t *testing.T) {
+	e := startWorker(t)
+	id := "nightly-" + strings.ToLower(rand.Text()[:6])
+	if r := e.run(t, "", "run", "--id", id, e.image, "--", "exit", "3"); r.code != 3 {
+		t.Fatalf("first run: exit %d, want 3", r.code)
+	}
+	r := e.run(t, "", "run", "--id", id, e.image, "--", "echo", "fixed")
+	if r.code != 125 || !strings.Contains(r.stderr, id+" already finished") || !strings.Contains(r.stderr, "exit code 3") || !strings.Contains(r.stderr, "--id "+id+"-2") {
+		t.Errorf("rerun with the same id: exit %d, stderr %q; want 125, what ran, and how to run it again", r.code, r.stderr)
+	}
+	if r := e.run(t, "", "run", "--id", id+"-2", e.image, "--", "echo", "fixed"); r.code != 0 || r.stdout != "fixed\n" {
+		t.Errorf("rerun with a new id: exit %d, stdout %q", r.code, r.stdout)
 	}
 }

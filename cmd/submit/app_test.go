@@ -131,10 +131,11 @@ func TestRunAgainstWorker(t *testing.T) {
 		}
 	})
 	t.Run("detach then logs and status", func(t *testing.T) {
-		r := submitIn(ctx, t, srv, "", "run", "--detach", "--id", "detached-1", "img", "--", "echo", "one", ";", "echoerr", "two", ";", "exit", "4")
+		r := submitIn(ctx, t, srv, "", "run", "--detach", "--id", "detached-1", "img", "--", "echo", "one", ";", "echoerr", "two", ";", "sleep", "1s", ";", "exit", "4")
 		if r.code != 0 || r.stdout != "detached-1\n" {
 			t.Fatalf("got %+v", r)
 		}
+		// While it runs, the same id again follows the first submission.
 		dup := submitIn(ctx, t, srv, "", "run", "--detach", "--id", "detached-1", "img", "--", "echo", "other")
 		if dup.code != 0 || dup.stdout != "detached-1\n" || !strings.Contains(dup.stderr, "already submitted") {
 			t.Errorf("duplicate: %+v", dup)
@@ -154,6 +155,12 @@ func TestRunAgainstWorker(t *testing.T) {
 		// Flags after the id, as with the Docker CLI (issue 12 #8).
 		if after := submitIn(ctx, t, srv, "", "status", "detached-1", "--json"); after.code != 0 || after.stdout != st.stdout {
 			t.Errorf("status ID --json: %+v; want the same as status --json ID", after)
+		}
+		// Once it has finished, the same id is refused, saying what ran
+		// and how to run it again (issue 12 #2).
+		rerun := submitIn(ctx, t, srv, "", "run", "--id", "detached-1", "img", "--", "echo", "new")
+		if rerun.code != exitNotRun || !strings.Contains(rerun.stderr, "already finished") || !strings.Contains(rerun.stderr, "exit code 4") || !strings.Contains(rerun.stderr, "new id") {
+			t.Errorf("run --id of a finished task: %+v; want it refused with what ran and how to rerun", rerun)
 		}
 		human := submitIn(ctx, t, srv, "", "status", "detached-1")
 		if human.code != 0 || !strings.Contains(human.stdout, "exit code:") || !strings.Contains(human.stdout, "4") {

@@ -117,7 +117,7 @@ func (s *statusLine) result(r *messages.Result, interrupted bool) {
 		if code := exitCode(r); code != 1 || r.ExitCode == 1 {
 			// The exit code says it; the detail is for --verbose, and
 			// left out when it only repeats the code.
-			if strings.TrimSpace(r.Error) == fmt.Sprintf("exit code %d", r.ExitCode) || strings.TrimSpace(r.Error) == fmt.Sprintf("exit status %d", r.ExitCode) {
+			if onlyTheCode(r) {
 				reason = ""
 			}
 			s.printf("task %s exited with code %d%s%s", r.ID, r.ExitCode, took, reason)
@@ -132,4 +132,10 @@ func reasonOr(reason, alt string) string {
 		return reason
 	}
 	return alt
+}
+
+// onlyTheCode reports whether r's error only repeats its exit code.
+func onlyTheCode(r *messages.Result) bool {
+	e := strings.TrimSpace(r.Error)
+	return e == fmt.Sprintf("exit code %d", r.ExitCode) || e == fmt.Sprintf("exit status %d", r.ExitCode)
 }

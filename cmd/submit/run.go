@@ -42,6 +42,7 @@ replaces the command only.`
 type runOptions struct {
 	specFile  string
 	id        string
+	randomID  bool // the id was made up, not given
 	queue     string
 	reply     string
 	workdir   string
@@ -123,6 +124,11 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 	st := &statusLine{w: c.stderr, on: o.verbose || c.stderrTTY}
+	if !o.randomID {
+		if err := finishedAlready(ctx, cl, t.ID); err != nil {
+			return notRun(err)
+		}
+	}
 
 	h, err := cl.Submit(ctx, t)
 	if err != nil {
@@ -189,6 +195,7 @@ func (s ioStreams) buildTask(o *runOptions, fs *flag.FlagSet, args []string, set
 	}
 	if t.ID == "" {
 		t.ID = newID()
+		o.randomID = true
 	}
 	if set["reply"] {
 		t.Reply = o.reply
@@ -374,4 +381,29 @@ func exitCode(r *messages.Result) int {
 		return r.ExitCode
 	}
 	return 1
+}
+
+// finishedAlready refuses an id that already has a stored result: an id
+// names one run, and publishing it again would only show that run's
+// result (issue: a re-used --id printed an old failure without running).
+func finishedAlready(ctx context.Context, cl *client.Client, id string) error {
+	ts, err := cl.Status(ctx, id)
+	if err != nil || ts.Result == nil {
+		return nil // unknown or not finished: the submit says the rest
+	}
+	r := ts.Result
+	when := ""
+	if !r.Finished.IsZero() {
+		when = fmt.Sprintf(" %s ago (%s)", time.Since(r.Finished).Round(time.Second), r.Finished.Local().Format(time.DateTime))
+	}
+	return fmt.Errorf("task %s already finished%s: %s, exit code %d%s.\nAn id runs once; its result is kept for the results stream's retention (7 days by default).\nTo run the task again, give it a new id (--id %s-2) or leave --id out; submit status %s and submit logs %s show the earlier run",
+		id, when, r.Status, r.ExitCode, errNote(r), id, id, id)
+}
+
+// errNote is ": " and r's error when it says more than the exit code.
+func errNote(r *messages.Result) string {
+	if r.Error == "" || onlyTheCode(r) {
+		return ""
+	}
+	return ": " + messages.Clip(r.Error, 200)
 }
