@@ -158,14 +158,36 @@ func TestRealWorkerAndClientWithRoleInboxes(t *testing.T) {
 	}
 	h.Close()
 
-	// A cancel sent before the task is found in JETRUN_CANCELS by the worker.
+	// A cancel of a queued task is found in JETRUN_CANCELS by the worker
+	// that picks the task up: both slots are busy while it is sent.
+	var blockers []*client.Handle
+	for _, id := range []string{"block-1", "block-2"} {
+		b, err := c.Submit(ctx, &messages.Task{ID: id, Image: "demo:latest", Cmd: []string{"sleep", "1h"}})
+		if err != nil {
+			t.Fatalf("client: submit: %v", err)
+		}
+		waitRunning(t, ctx, c, id)
+		blockers = append(blockers, b)
+	}
+	early, err := c.Submit(ctx, &messages.Task{ID: "early", Image: "demo:latest", Cmd: []string{"echo", "never"}})
+	if err != nil {
+		t.Fatalf("client: submit: %v", err)
+	}
 	if err := c.Cancel(ctx, "early", "before it starts"); err != nil {
 		t.Fatalf("client: cancel: %v", err)
 	}
-	if res, err := c.Run(ctx, &messages.Task{ID: "early", Image: "demo:latest", Cmd: []string{"echo", "never"}}); err != nil ||
-		res.Status != messages.ResultCancelled || res.LogBytes != 0 {
-		t.Fatalf("client: result of the task cancelled in advance %+v, %v; want cancelled before it ran", res, err)
+	for _, id := range []string{"block-1", "block-2"} {
+		if err := c.Cancel(ctx, id, "test"); err != nil {
+			t.Fatalf("client: cancel: %v", err)
+		}
 	}
+	for _, b := range blockers {
+		b.Close()
+	}
+	if res, err := early.Result(ctx); err != nil || res.Status != messages.ResultCancelled || res.LogBytes != 0 {
+		t.Fatalf("client: result of the task cancelled while queued %+v, %v; want cancelled before it ran", res, err)
+	}
+	early.Close()
 
 	// Asynchronous submits (acks on the submitter's inbox) and live results.
 	var mu sync.Mutex

@@ -92,3 +92,31 @@ func TestReusedIDSaysItAlreadyFinished(t *testing.T) {
 		t.Errorf("rerun with a new id: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// Issue 12 #4: a mistyped --queue waited forever in silence; now submit
+// refuses at once, naming the queue and the queues that have workers,
+// and submits anyway only with --wait-for-worker.
+func TestMistypedQueueIsRefusedAtOnce(t *testing.T) {
+	e := startWorker(t)
+	r := e.run(t, "", "run", "--queue", "defualt", e.image, "--", "echo", "hi")
+	if r.code != 125 || !strings.Contains(r.stderr, `"defualt"`) || !strings.Contains(r.stderr, "queues with live workers: default") || !strings.Contains(r.stderr, "--wait-for-worker") {
+		t.Errorf("mistyped queue: exit %d, stderr %q; want 125 naming the queue, the queues there are, and the flag", r.code, r.stderr)
+	}
+	if r := e.run(t, "", "run", "--queue", "defualt", "--wait-for-worker", "--detach", e.image, "--", "echo", "hi"); r.code != 0 || r.stdout == "" {
+		t.Errorf("--wait-for-worker: exit %d, stdout %q; want the task stored", r.code, r.stdout)
+	}
+}
+
+// Issue 12 #7: two workers with one --worker-id on one NATS removed each
+// other's containers; the second now refuses to start, naming the first.
+func TestSecondWorkerWithTheSameIDRefuses(t *testing.T) {
+	e := startWorker(t)
+	code, out := workerExits(t, time.Minute, "--nats", e.url, "--worker-id", e.workerID)
+	if code != 1 || !strings.Contains(out, "held by the worker on host") || !strings.Contains(out, "--worker-id") {
+		t.Errorf("same worker id: exit %d, output %q; want 1 naming the holder and the flag", code, out)
+	}
+	// The first worker still runs tasks.
+	if r := e.run(t, "", "run", e.image, "--", "echo", "still here"); r.code != 0 || r.stdout != "still here\n" {
+		t.Errorf("first worker after the refusal: exit %d, stdout %q", r.code, r.stdout)
+	}
+}

@@ -77,6 +77,12 @@ type Config struct {
 	// Default 30s.
 	PublishTimeout time.Duration
 
+	// LeaseTTL is how long the worker's entry in messages.WorkersBucket
+	// outlives its last refresh (see AcquireLease); it is refreshed every
+	// LeaseTTL/3. It is the bucket's TTL, set where the bucket is
+	// provisioned. Default messages.WorkerLeaseTTL.
+	LeaseTTL time.Duration
+
 	// Streams sizes the JetStream streams the worker provisions.
 	Streams StreamConfig
 	// VerifyStreams makes Run check that the streams are provisioned
@@ -177,6 +183,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.NakBaseDelay, 5*time.Second)
 	def(&c.NakMaxDelay, 5*time.Minute)
 	def(&c.PublishTimeout, 30*time.Second)
+	def(&c.LeaseTTL, messages.WorkerLeaseTTL)
 	c.Streams = c.Streams.withDefaults()
 	return c
 }

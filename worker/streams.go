@@ -20,14 +20,17 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, prefix string) e
 	return Provision(ctx, js, Config{Prefix: prefix})
 }
 
-// Provision creates or updates the four streams for c.Prefix with
+// Provision creates or updates the four streams for c.Prefix, and the
+// workers bucket (messages.WorkersBucket), with
 // c.Streams' settings (defaults for zero fields), so that a worker
 // verifying them (Config.VerifyStreams) accepts them. It is the
 // provisioning step: js needs the rights to create and update streams.
 // Consumers are left to the workers.
 func Provision(ctx context.Context, js jetstream.JetStream, c Config) error {
-	_, err := ensureStreams(ctx, js, c.WithDefaults())
-	return err
+	if _, err := ensureStreams(ctx, js, c.WithDefaults()); err != nil {
+		return err
+	}
+	return provisionWorkersBucket(ctx, js, c.WithDefaults())
 }
 
 // StreamNames are the streams Provision creates, in the order tasks,

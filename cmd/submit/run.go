@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -40,22 +41,23 @@ replaces the command only.`
 
 // runOptions are run's own flags.
 type runOptions struct {
-	specFile  string
-	id        string
-	randomID  bool // the id was made up, not given
-	queue     string
-	reply     string
-	workdir   string
-	inputFile string
-	stdin     bool
-	detach    bool
-	verbose   bool
-	env       envFlag
-	labels    labelFlag
-	volumes   volumeFlag
-	timeoutMS int64
-	memory    int64
-	cpus      int64
+	specFile   string
+	id         string
+	randomID   bool // the id was made up, not given
+	noWorkerOK bool
+	queue      string
+	reply      string
+	workdir    string
+	inputFile  string
+	stdin      bool
+	detach     bool
+	verbose    bool
+	env        envFlag
+	labels     labelFlag
+	volumes    volumeFlag
+	timeoutMS  int64
+	memory     int64
+	cpus       int64
 }
 
 // runCmd is submit run: submit a task, follow it, exit with its code.
@@ -91,6 +93,7 @@ func newRunCmd(s ioStreams, g *globals) *runCmd {
 	fs.StringVar(&o.id, "id", "", "task `ID` (default: a random one); resubmitting an id within the duplicate window does not run it twice")
 	fs.StringVar(&o.reply, "reply", "", "publish the task's events under `SUBJECT` instead of PREFIX.events.ID (logs and status cannot find them)")
 	fs.BoolVar(&o.detach, "detach", false, "print the task id once the task is stored, and exit")
+	fs.BoolVar(&o.noWorkerOK, "wait-for-worker", false, "submit even when no live worker consumes the queue, and wait for one")
 	fs.BoolVar(&o.verbose, "verbose", false, "show status (queued, pulling, running, result) on stderr even when it is not a terminal")
 	o.env.lookup = s.lookupEnv
 	return c
@@ -126,6 +129,11 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	st := &statusLine{w: c.stderr, on: o.verbose || c.stderrTTY}
 	if !o.randomID {
 		if err := finishedAlready(ctx, cl, t.ID); err != nil {
+			return notRun(err)
+		}
+	}
+	if !o.noWorkerOK {
+		if err := queueServed(ctx, cl, o.queue); err != nil {
 			return notRun(err)
 		}
 	}
@@ -406,4 +414,29 @@ func errNote(r *messages.Result) string {
 		return ""
 	}
 	return ": " + messages.Clip(r.Error, 200)
+}
+
+// queueServed refuses a queue no live worker consumes (a mistyped --queue
+// would wait in silence), naming the queues that have workers. A
+// deployment without the workers bucket is not checked.
+func queueServed(ctx context.Context, cl *client.Client, queue string) error {
+	workers, err := cl.Workers(ctx)
+	if err != nil {
+		return nil // cannot tell: the submit goes on
+	}
+	var queues []string
+	for _, w := range workers {
+		if w.Queue == queue {
+			return nil
+		}
+		if !slices.Contains(queues, w.Queue) {
+			queues = append(queues, w.Queue)
+		}
+	}
+	slices.Sort(queues)
+	have := "no worker is running"
+	if len(queues) > 0 {
+		have = "queues with live workers: " + strings.Join(queues, ", ")
+	}
+	return fmt.Errorf("no live worker consumes queue %q (%s).\nCheck --queue; to submit anyway and wait for a worker of that queue, add --wait-for-worker", queue, have)
 }

@@ -54,17 +54,6 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("docker driver: %w", err)
 	}
 	defer drv.Close()
-	{
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n, err := drv.RemoveWorkerContainers(cctx, o.cfg.WorkerID)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("remove containers left by an earlier run of worker %q: %w", o.cfg.WorkerID, err)
-		}
-		if n > 0 {
-			logger.Warn("removed containers left by an earlier run", "count", n)
-		}
-	}
 
 	if o.natsURL == "" {
 		srv, err := natsconn.Embedded{Name: "jetrun-" + o.cfg.WorkerID, Listen: o.embeddedListen, StoreDir: o.dataDir, Logger: logger}.Start()
@@ -89,6 +78,29 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer nc.Close()
 
+	// The worker id is this process's before anything is done in its name:
+	// a second worker with the id would remove this one's containers.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	lease, err := worker.AcquireLease(ctx, js, o.cfg, logger)
+	if err != nil {
+		return fmt.Errorf("%w (or stop the other worker first)", err)
+	}
+	defer lease.Release()
+	{
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := drv.RemoveWorkerContainers(cctx, o.cfg.WorkerID)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("remove containers left by an earlier run of worker %q: %w", o.cfg.WorkerID, err)
+		}
+		if n > 0 {
+			logger.Warn("removed containers left by an earlier run", "count", n)
+		}
+	}
+
 	w, err := worker.New(nc, drv, o.cfg, logger)
 	if err != nil {
 		return err
@@ -105,6 +117,7 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
+	lease.Release()
 	closeNATS(nc, abort, logger)
 	return nil
 }
