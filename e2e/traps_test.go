@@ -120,3 +120,18 @@ func TestSecondWorkerWithTheSameIDRefuses(t *testing.T) {
 		t.Errorf("first worker after the refusal: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// Issue 15 #12: a NATS URL that does not parse printed its password in
+// clear, from submit and from the worker.
+func TestUnparsableURLNeverPrintsThePassword(t *testing.T) {
+	_, submitBin := build(t)
+	const url = "nats://bob:s3cretpw@[::1"
+	out, _ := exec.Command(submitBin, "--nats", url, "status", "some-task").CombinedOutput()
+	if strings.Contains(string(out), "s3cretpw") || len(out) == 0 {
+		t.Errorf("submit printed %q", out)
+	}
+	code, wout := workerExits(t, 30*time.Second, "--nats", url, "--worker-id", "url-test")
+	if code == 0 || strings.Contains(wout, "s3cretpw") {
+		t.Errorf("worker: exit %d, output %q", code, wout)
+	}
+}
