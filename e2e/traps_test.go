@@ -135,3 +135,22 @@ func TestUnparsableURLNeverPrintsThePassword(t *testing.T) {
 		t.Errorf("worker: exit %d, output %q", code, wout)
 	}
 }
+
+// Issue 12 #3: `submit cancel no-such-task` said "cancel sent", exit 0,
+// and a later `submit run --id no-such-task` was cancelled before it ran.
+// Now the cancel warns that no worker has the task, a task submitted
+// later runs, and cancelling a finished task is refused.
+func TestCancelOfAMistypedIDWarnsAndPoisonsNothing(t *testing.T) {
+	e := startWorker(t)
+	id := "typo-" + strings.ToLower(rand.Text()[:6])
+	c := e.run(t, "", "cancel", id)
+	if c.code != 0 || !strings.Contains(c.stderr, "no worker has picked up task "+id) {
+		t.Errorf("cancel of an unknown id: exit %d, stderr %q; want a warning", c.code, c.stderr)
+	}
+	if r := e.run(t, "", "run", "--id", id, e.image, "--", "echo", "ran"); r.code != 0 || r.stdout != "ran\n" {
+		t.Errorf("the id submitted after the cancel: exit %d, stdout %q; want it to run", r.code, r.stdout)
+	}
+	if c := e.run(t, "", "cancel", id); c.code != 1 || !strings.Contains(c.stderr, "already finished") {
+		t.Errorf("cancel of a finished task: exit %d, stderr %q; want 1", c.code, c.stderr)
+	}
+}

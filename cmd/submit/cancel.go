@@ -7,9 +7,10 @@ import (
 	"github.com/jetrun/jetrun/messages"
 )
 
-const cancelAbout = `Asks for task ID to be cancelled. A task no worker has picked up yet is
-cancelled when one does; cancelling a finished task has no effect. The
-reason is copied into the task's result.`
+const cancelAbout = `Asks for task ID to be cancelled. A queued task is cancelled when a worker
+picks it up; a cancel never applies to a task submitted after it. A
+finished task cannot be cancelled (exit 1). The reason is copied into the
+task's result.`
 
 // cancelCmd is submit cancel: ask for a task to be cancelled.
 type cancelCmd struct {
@@ -34,13 +35,16 @@ func (c *cancelCmd) Run(ctx context.Context, args []string) error {
 	defer nc.Close()
 	cctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	// Best effort: say when the cancel cannot change anything.
-	if ts, err := cl.Status(cctx, id); err == nil && ts.Done() {
-		fmt.Fprintf(c.stderr, "submit cancel: task %s already finished (%s); the cancel has no effect\n", id, ts.Result.Status)
-		return nil
+	ts, err := cl.Status(cctx, id)
+	if err == nil && ts.Done() {
+		return fmt.Errorf("task %s already finished (%s, exit code %d): nothing to cancel", id, ts.Result.Status, ts.Result.ExitCode)
 	}
 	if err := cl.Cancel(cctx, id, c.reason); err != nil {
 		return explain(err, c.g.prefix)
+	}
+	if ts.Status == nil {
+		// Queued, or never submitted: a queue cannot be searched by id.
+		fmt.Fprintf(c.stderr, "submit cancel: no worker has picked up task %s yet: the cancel applies if it is queued, and to no task submitted later (check the id if you expected it to be running)\n", id)
 	}
 	fmt.Fprintf(c.stdout, "cancel sent for task %s\n", id)
 	return nil
