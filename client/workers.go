@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -16,9 +17,18 @@ import (
 // not exist: the deployment predates it, or was never provisioned.
 var ErrNoWorkersBucket = errors.New("no workers bucket")
 
+// Worker is a live worker as its lease shows it.
+type Worker struct {
+	messages.WorkerInfo
+	// Seen is when the worker last wrote its lease (every 5 s while it
+	// runs); Running is as of then.
+	Seen time.Time
+}
+
 // Workers returns the live workers, ordered by id: those whose lease in
-// messages.WorkersBucket has not expired.
-func (c *Client) Workers(ctx context.Context) ([]messages.WorkerInfo, error) {
+// messages.WorkersBucket has not expired. A worker that died drops out
+// within one lease (messages.WorkerLeaseTTL).
+func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
 	st, err := c.js.Stream(ctx, "KV_"+messages.WorkersBucket)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, ErrNoWorkersBucket
@@ -31,7 +41,7 @@ func (c *Client) Workers(ctx context.Context) ([]messages.WorkerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workers: %w", err)
 	}
-	var out []messages.WorkerInfo
+	var out []Worker
 	for subject := range info.State.Subjects {
 		m, err := st.GetLastMsgForSubject(ctx, subject)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -48,8 +58,8 @@ func (c *Client) Workers(ctx context.Context) ([]messages.WorkerInfo, error) {
 			c.opts.logger.Warn("undecodable worker entry skipped", "subject", subject, "err", err)
 			continue
 		}
-		out = append(out, *w)
+		out = append(out, Worker{WorkerInfo: *w, Seen: m.Time.UTC()})
 	}
-	slices.SortFunc(out, func(a, b messages.WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,4 +155,36 @@ func TestCancelOfAMistypedIDWarnsAndPoisonsNothing(t *testing.T) {
 	if c := e.run(t, "", "cancel", id); c.code != 1 || !strings.Contains(c.stderr, "already finished") {
 		t.Errorf("cancel of a finished task: exit %d, stderr %q; want 1", c.code, c.stderr)
 	}
+}
+
+// submit workers lists the live worker with its queue and the task it
+// runs (issue 13's worker list, from the id leases).
+func TestWorkersListsTheLiveWorkerAndItsTask(t *testing.T) {
+	e := startWorker(t)
+	id := "long-" + strings.ToLower(rand.Text()[:6])
+	if r := e.run(t, "", "run", "--detach", "--id", id, e.image, "--", "sleep", "1h"); r.code != 0 {
+		t.Fatalf("run --detach: exit %d", r.code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := e.run(t, "", "workers", "--json")
+		var ws []struct {
+			ID, Queue string
+			Running   []string
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &ws); err != nil {
+			t.Fatalf("workers --json: %v in %q", err, r.stdout)
+		}
+		if len(ws) == 1 && ws[0].ID == e.workerID && ws[0].Queue == "default" && slices.Contains(ws[0].Running, id) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers never showed %s running %s: %+v", e.workerID, id, ws)
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for an event
+	}
+	if r := e.run(t, "", "workers"); r.code != 0 || !strings.Contains(r.stdout, e.workerID) || !strings.Contains(r.stdout, "1/4 "+id) {
+		t.Errorf("workers: exit %d, stdout %q", r.code, r.stdout)
+	}
+	e.run(t, "", "cancel", id)
 }

@@ -27,6 +27,10 @@ type WorkerInfo struct {
 	Concurrency int    `msgpack:"concurrency,omitempty"`
 	// Started is when the worker took the id.
 	Started time.Time `msgpack:"started"`
+	// Version is the worker's build (its Go module version).
+	Version string `msgpack:"version,omitempty"`
+	// Running are the ids of the tasks it holds, as of the entry's write.
+	Running []string `msgpack:"running,omitempty"`
 }
 
 // DecodeWorkerInfo decodes a WorkerInfo.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +37,13 @@ func (a *active) remove(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.tasks, id)
+}
+
+// ids returns the held tasks' ids, sorted.
+func (a *active) ids() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Sorted(maps.Keys(a.tasks))
 }
 
 func (a *active) cancel(id string, cause error) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -32,6 +33,29 @@ type Lease struct {
 
 	stop func()
 	once sync.Once
+
+	mu      sync.Mutex
+	running func() []string
+}
+
+// Report makes every refresh of the lease carry running(), the ids of the
+// tasks the worker holds (Worker.Running), for readers of the bucket.
+func (l *Lease) Report(running func() []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running = running
+}
+
+// record is the entry's value as of now.
+func (l *Lease) record() []byte {
+	l.mu.Lock()
+	info := l.info
+	if l.running != nil {
+		info.Running = l.running()
+	}
+	l.mu.Unlock()
+	data, _ := messages.Encode(&info)
+	return data
 }
 
 // workersBucketConfig is the layout of messages.WorkersBucket.
@@ -68,7 +92,7 @@ func AcquireLease(ctx context.Context, js jetstream.JetStream, c Config, log *sl
 	host, _ := os.Hostname()
 	l := &Lease{log: log, ttl: c.LeaseTTL, info: messages.WorkerInfo{
 		ID: c.WorkerID, Instance: rand.Text(), Host: host, PID: os.Getpid(),
-		Queue: c.Queue, Concurrency: c.Concurrency, Started: time.Now().UTC(),
+		Queue: c.Queue, Concurrency: c.Concurrency, Started: time.Now().UTC(), Version: version(),
 	}}
 	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
 	err := backoff.RetryNotify(func() error {
@@ -168,13 +192,13 @@ func (l *Lease) keep() {
 		defer close(done)
 		t := time.NewTicker(l.ttl / 3)
 		defer t.Stop()
-		data, _ := messages.Encode(&l.info)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			data := l.record()
 			rctx, rcancel := context.WithTimeout(ctx, l.ttl/3)
 			rev, err := l.kv.Update(rctx, l.info.ID, data, l.rev)
 			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyExists) {
@@ -203,4 +227,13 @@ func (l *Lease) Release() {
 			l.log.Warn("release worker id", "worker_id", l.info.ID, "err", err)
 		}
 	})
+}
+
+// version is the main module's version from the build info, "(devel)"
+// for a build from a work tree.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return ""
 }

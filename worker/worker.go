@@ -73,6 +73,9 @@ func New(nc *nats.Conn, drv driver.Driver, cfg Config, logger *slog.Logger) (*Wo
 	return w, nil
 }
 
+// Running returns the ids of the tasks the worker holds, sorted.
+func (w *Worker) Running() []string { return w.active.ids() }
+
 // Config returns the worker's configuration with defaults applied.
 func (w *Worker) Config() Config { return w.cfg }
 

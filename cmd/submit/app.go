@@ -41,10 +41,11 @@ type runner interface {
 // commands makes each command on the process's streams and the global
 // flags parsed so far.
 var commands = map[string]func(ioStreams, *globals) runner{
-	"run":    func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
-	"logs":   func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
-	"status": func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
-	"cancel": func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
+	"run":     func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
+	"logs":    func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
+	"status":  func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
+	"cancel":  func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
+	"workers": func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -56,6 +57,7 @@ Commands:
   logs    print a task's output, replayed from the event stream
   status  show a task's latest status or result
   cancel  cancel a task
+  workers list the live workers: queue, running tasks, last seen
 
 Run 'submit COMMAND --help' for a command's flags.
 
@@ -105,7 +107,7 @@ func (s ioStreams) run(ctx context.Context, args []string) error {
 	mk, ok := commands[name]
 	if !ok {
 		return &cmdError{err: &codeError{code: exitUsage,
-			err: fmt.Errorf("unknown command %q (want run, logs, status or cancel; see submit --help)", name)}}
+			err: fmt.Errorf("unknown command %q (want run, logs, status, cancel or workers; see submit --help)", name)}}
 	}
 	if err := mk(s, g).Run(ctx, rest); err != nil {
 		return &cmdError{cmd: name, err: err}

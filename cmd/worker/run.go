@@ -105,6 +105,7 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	lease.Report(w.Running)
 	if o.metricsAddr != "" {
 		stop, err := serveMetrics(o.metricsAddr, w.Handler(), logger, stdout)
 		if err != nil {
