@@ -72,8 +72,9 @@ func TestWorkerCannotRewriteStreams(t *testing.T) {
 	}
 }
 
-// TestWorkerVerifiesProvisionedLayout: the admin provisions, a worker
-// (verifying, as `worker --nats` does) starts on it; once the admin
+// TestWorkerVerifiesProvisionedLayout: a worker (verifying, as `worker
+// --nats` does) waits on an unprovisioned server, saying so; the admin
+// provisions, and a worker starts on it; once the admin
 // tampers with a stream, a worker refuses to start and says what differs
 // and how to fix it; provisioning again repairs it.
 func TestWorkerVerifiesProvisionedLayout(t *testing.T) {
@@ -94,9 +95,17 @@ func TestWorkerVerifiesProvisionedLayout(t *testing.T) {
 			case err := <-done:
 				return err
 			case <-time.After(10 * time.Millisecond):
-				if wk.Ready(ctx) == nil {
+				err := wk.Ready(ctx)
+				if err == nil {
 					cancel()
 					return <-done
+				}
+				// A stream that does not exist is waited for: the
+				// worker says so while it waits.
+				if errors.Is(err, worker.ErrLayout) {
+					cancel()
+					<-done
+					return err
 				}
 			}
 		}
@@ -148,7 +157,7 @@ func TestSubmitterCannotExhaustConsumers(t *testing.T) {
 	const maxConsumers, idle = 20, 2 * time.Second
 	if err := worker.Provision(t.Context(), a.js, worker.Config{Streams: worker.StreamConfig{
 		EventsMaxConsumers: maxConsumers, EventsConsumerIdle: idle,
-	}}); err != nil {
+	}}, nil); err != nil {
 		t.Fatalf("admin: provision: %v", err)
 	}
 	ctx := t.Context()

@@ -98,6 +98,15 @@ func DecodeCancel(data []byte) (*Cancel, error) {
 	return &c, nil
 }
 
+// DecodeRun decodes a Run.
+func DecodeRun(data []byte) (*Run, error) {
+	var r Run
+	if err := decode("run", data, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // DecodeStatus decodes a Status; its time is in UTC.
 func DecodeStatus(data []byte) (*Status, error) {
 	var w statusWire

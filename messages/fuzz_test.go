@@ -54,6 +54,17 @@ func FuzzDecodeCancel(f *testing.F) {
 	})
 }
 
+func FuzzDecodeRun(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRun(data)
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		checkStable(t, r, func(b []byte) (any, error) { return DecodeRun(b) })
+	})
+}
+
 func FuzzDecodeStatus(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeStatus(data)
@@ -159,6 +170,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"FuzzDecodeTask":   {"full": encode(fullTask()), "minimal": encode(&Task{ID: "t1", Image: "busybox"}), "invalid": encode(&Task{ID: "a.b", Image: "Bad", Volumes: [][]string{{"x"}}})},
 		"FuzzDecodeCancel": {"full": encode(fullCancel())},
 		"FuzzDecodeStatus": {"full": encode(fullStatus())},
+		"FuzzDecodeRun":    {"full": encode(&Run{ID: "t1", Run: 2, Worker: "w1"})},
 		"FuzzDecodeLog":    {"full": encode(fullLog())},
 		"FuzzDecodeStat":   {"full": encode(fullStat())},
 		"FuzzDecodeResult": {"full": encode(fullResult()), "never-started": encode(&Result{ID: "t1", Status: ResultError, ExitCode: -1, Finished: tFinish})},

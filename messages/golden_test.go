@@ -28,6 +28,7 @@ var goldens = []struct {
 	{"task", fullTask(), []string{"id", "image", "cmd", "env", "input", "labels", "timeout_ms", "memory", "cpus", "volumes", "workdir", "reply"}},
 	{"task_minimal", &Task{ID: "t1", Image: "busybox"}, []string{"id", "image"}},
 	{"cancel", fullCancel(), []string{"id", "reason"}},
+	{"run", &Run{ID: "t1", Run: 2, Worker: "w1"}, []string{"id", "run", "worker"}},
 	{"status", fullStatus(), []string{"id", "state", "detail", "worker", "attempt", "time"}},
 	{"log", fullLog(), []string{"id", "stream", "seq", "data", "attempt"}},
 	{"stat", fullStat(), []string{"id", "time", "metrics"}},
@@ -94,7 +95,7 @@ func checkWireTypes(t *testing.T, raw map[string]msgpack.RawMessage) {
 			if c := v[0]; c != 0xc4 && c != 0xc5 && c != 0xc6 {
 				t.Errorf("%s starts 0x%02x, want bin", k, c)
 			}
-		case "timeout_ms", "memory", "cpus", "seq", "attempt", "exit_code", "log_bytes", "log_dropped":
+		case "timeout_ms", "memory", "cpus", "seq", "attempt", "run", "exit_code", "log_bytes", "log_dropped":
 			if c := v[0]; !(c <= 0x7f || c >= 0xe0 || c >= 0xcc && c <= 0xd3) {
 				t.Errorf("%s starts 0x%02x, want an integer", k, c)
 			}

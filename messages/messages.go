@@ -98,7 +98,7 @@ type Status struct {
 	Detail string `msgpack:"detail,omitempty"`
 	// Worker is the worker id.
 	Worker string `msgpack:"worker,omitempty"`
-	// Attempt is the delivery attempt, from 1.
+	// Attempt is the task's run, from 1 (Run.Run).
 	Attempt int `msgpack:"attempt,omitempty"`
 	// Time is when the state was entered.
 	Time time.Time `msgpack:"time"`
@@ -121,7 +121,7 @@ type Log struct {
 	Seq uint64 `msgpack:"seq"`
 	// Data is the output, at most the worker's chunk size.
 	Data []byte `msgpack:"data"`
-	// Attempt is the delivery attempt, from 1.
+	// Attempt is the task's run, from 1 (Run.Run).
 	Attempt int `msgpack:"attempt,omitempty"`
 }
 
@@ -146,6 +146,18 @@ const (
 	ResultCancelled = "cancelled"
 )
 
+// Run records that a worker starts a task, published to P.runs.<id>
+// before it prepares the container; RunsStream keeps the last one. Its
+// count is the task's attempt number.
+type Run struct {
+	// ID is the task id (also the last token of the subject).
+	ID string `msgpack:"id"`
+	// Run counts the task's runs, from 1.
+	Run int `msgpack:"run"`
+	// Worker is the id of the worker making this run.
+	Worker string `msgpack:"worker,omitempty"`
+}
+
 // Result is the one final outcome of a task, published to R.result.
 type Result struct {
 	// ID is the task id.
@@ -163,7 +175,7 @@ type Result struct {
 	OOM bool `msgpack:"oom,omitempty"`
 	// Worker is the worker id.
 	Worker string `msgpack:"worker,omitempty"`
-	// Attempt is the delivery attempt that produced this result.
+	// Attempt is the run that produced this result (Run.Run), from 1.
 	Attempt int `msgpack:"attempt,omitempty"`
 	// Started is when the container started; zero (and absent on the wire)
 	// if it never did.

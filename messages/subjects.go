@@ -27,6 +27,10 @@ const (
 	// a result there is not run again. Its retention (not the events') is
 	// how long an id stays done.
 	ResultsStream = "JETRUN_RESULTS"
+	// RunsStream holds the last Run of each task on P.runs.<id>: how many
+	// times workers have started the task. Its count, not JetStream's
+	// delivery count, is what MaxDeliver bounds.
+	RunsStream = "JETRUN_RUNS"
 )
 
 // MsgIDHeader is the JetStream header that deduplicates publishes: a task
@@ -40,6 +44,10 @@ func TaskMsgID(id string) string { return id }
 // ResultMsgID is the Nats-Msg-Id of task id's result, "<id>.result", so
 // that JetStream keeps one result per task within its duplicate window.
 func ResultMsgID(id string) string { return id + ".result" }
+
+// RunMsgID is the Nats-Msg-Id of task id's run n, "<id>.run.<n>", so that
+// a retried record of one run is stored once.
+func RunMsgID(id string, n int) string { return fmt.Sprintf("%s.run.%d", id, n) }
 
 // ConsumerName is the durable JetStream consumer on TasksStream that the
 // workers of queue share: "jetrun-<queue>".
@@ -94,6 +102,12 @@ func (s Subjects) StoredResult(id string) string { return s.Prefix + ".results."
 
 // AllStoredResults is P.results.*, the subjects of ResultsStream.
 func (s Subjects) AllStoredResults() string { return s.Prefix + ".results.*" }
+
+// Run is P.runs.<id>, where RunsStream keeps task id's last Run.
+func (s Subjects) Run(id string) string { return s.Prefix + ".runs." + id }
+
+// AllRuns is P.runs.*, the subjects of RunsStream.
+func (s Subjects) AllRuns() string { return s.Prefix + ".runs.*" }
 
 // AllResults is P.events.*.result, the results of every task whose events
 // go to its default reply prefix.
@@ -179,8 +193,8 @@ func (s Subjects) Stored(id, reply string) bool { return reply == "" || reply ==
 // ValidReply reports why reply cannot be the reply prefix of task id, as a
 // *ValidationError, or nil; "" (the default, P.events.<id>) is valid. A
 // reply prefix follows the prefix alphabet (see ValidPrefix), may not lie
-// under P.tasks, P.cancel or P.results (its events would be taken for
-// tasks, cancels or stored results), and one under P.events must be the
+// under P.tasks, P.cancel, P.results or P.runs (its events would be taken
+// for tasks, cancels, stored results or run records), and one under P.events must be the
 // task's own, P.events.<id> (anything else would publish onto another
 // task's events).
 func (s Subjects) ValidReply(id, reply string) error {
@@ -190,7 +204,7 @@ func (s Subjects) ValidReply(id, reply string) error {
 	if reason := checkSubject(reply); reason != "" {
 		return invalid("reply", "%s", reason)
 	}
-	for _, reserved := range []string{s.Prefix + ".tasks", s.Prefix + ".cancel", s.Prefix + ".results", s.Prefix + ".events"} {
+	for _, reserved := range []string{s.Prefix + ".tasks", s.Prefix + ".cancel", s.Prefix + ".results", s.Prefix + ".runs", s.Prefix + ".events"} {
 		if reply != reserved && !strings.HasPrefix(reply, reserved+".") {
 			continue
 		}

@@ -7,6 +7,8 @@ func TestStoredResultSubjects(t *testing.T) {
 	for got, want := range map[string]string{
 		s.StoredResult("t1"):                     "jetrun.results.t1",
 		s.AllStoredResults():                     "jetrun.results.*",
+		s.Run("t1"):                              "jetrun.runs.t1",
+		s.AllRuns():                              "jetrun.runs.*",
 		NewSubjects("acme.jr").StoredResult("q"): "acme.jr.results.q",
 	} {
 		if got != want {
@@ -23,6 +25,8 @@ func TestReplyUnderStoredResultsRefused(t *testing.T) {
 	for reply, ok := range map[string]bool{
 		"jetrun.results":        false,
 		"jetrun.results.victim": false,
+		"jetrun.runs":           false,
+		"jetrun.runs.victim":    false,
 		"jetrun.resultsx":       true,
 	} {
 		if err := s.ValidateTask(&Task{ID: "t1", Image: "busybox", Reply: reply}); (err == nil) != ok {

@@ -135,6 +135,7 @@ func TestSubjects(t *testing.T) {
 		StatSubject("R"):                            "R.stat",
 		ResultSubject("R"):                          "R.result",
 		ResultMsgID("t1"):                           "t1.result",
+		RunMsgID("t1", 3):                           "t1.run.3",
 		TaskMsgID("t1"):                             "t1",
 		ConsumerName("gpu"):                         "jetrun-gpu",
 		s.AllResults():                              "jetrun.events.*.result",

@@ -24,10 +24,13 @@ type Config struct {
 	// AckWait is the consumer's lease on a delivered task; the worker
 	// heartbeats at HeartbeatInterval to keep it. Default 30s.
 	AckWait time.Duration
-	// MaxDeliver is how many times a task is run at most; the last
-	// delivery always ends in a Result. The consumer allows one delivery
-	// more, used only to record an error Result for a task whose last
-	// attempt was lost with its worker. Default 5.
+	// MaxDeliver is how many times a task is run at most, counted in
+	// JETRUN_RUNS: a run is a delivery that got as far as preparing its
+	// container. The last run always ends in a Result; a task whose last
+	// run was lost with its worker gets an error Result from the next
+	// delivery, without running. Deliveries that ran nothing (JetStream
+	// could not be reached, the worker stopped first) are not counted, and
+	// the consumer does not limit deliveries. Default 5.
 	MaxDeliver int
 	// MaxAckPending bounds the unacked tasks of the whole fleet on the
 	// consumer. Default 10000.
@@ -73,9 +76,15 @@ type Config struct {
 	NakBaseDelay time.Duration
 	NakMaxDelay  time.Duration
 
-	// PublishTimeout bounds publishing a Result (retried within it).
-	// Default 30s.
-	PublishTimeout time.Duration
+	// NATSTryTimeout bounds one try of a request to JetStream on a task's
+	// way (looking up its result, runs and cancel, recording a run,
+	// storing and publishing its result, acking it). A failed try is
+	// retried with backoff from NATSRetryInitial to NATSRetryMax, for as
+	// long as the outage lasts, until the worker stops. Defaults 5s,
+	// 100ms, 2s.
+	NATSTryTimeout   time.Duration
+	NATSRetryInitial time.Duration
+	NATSRetryMax     time.Duration
 
 	// LeaseTTL is how long the worker's entry in messages.WorkersBucket
 	// outlives its last refresh (see AcquireLease); it is refreshed every
@@ -126,7 +135,15 @@ type StreamConfig struct {
 	ResultsMaxBytes int64
 	// CancelsMaxAge is how long a cancel is remembered. Default 24h.
 	CancelsMaxAge time.Duration
-	// Replicas is the replication factor of all four streams. Default 1.
+	// RunsMaxAge is how long JETRUN_RUNS keeps a task's run count; a task
+	// still queued after it counts its runs from 0 again. Default 7 days.
+	RunsMaxAge time.Duration
+	// RunsMaxBytes bounds JETRUN_RUNS; the oldest records go first.
+	// Default 64 MiB.
+	RunsMaxBytes int64
+	// Replicas is the replication factor of all five streams (at most 5;
+	// more than 1 needs a JetStream cluster). A verifying worker accepts
+	// streams with at least as many. Default 1.
 	Replicas int
 }
 
@@ -182,8 +199,10 @@ func (c Config) WithDefaults() Config {
 	def(&c.PrepareMaxElapsed, DefaultPrepareRetry)
 	def(&c.NakBaseDelay, 5*time.Second)
 	def(&c.NakMaxDelay, 5*time.Minute)
-	def(&c.PublishTimeout, 30*time.Second)
 	def(&c.LeaseTTL, messages.WorkerLeaseTTL)
+	def(&c.NATSTryTimeout, 5*time.Second)
+	def(&c.NATSRetryInitial, 100*time.Millisecond)
+	def(&c.NATSRetryMax, 2*time.Second)
 	c.Streams = c.Streams.withDefaults()
 	return c
 }
@@ -216,6 +235,12 @@ func (s StreamConfig) withDefaults() StreamConfig {
 	if s.CancelsMaxAge == 0 {
 		s.CancelsMaxAge = 24 * time.Hour
 	}
+	if s.RunsMaxAge == 0 {
+		s.RunsMaxAge = 7 * 24 * time.Hour
+	}
+	if s.RunsMaxBytes == 0 {
+		s.RunsMaxBytes = 64 << 20
+	}
 	if s.Replicas == 0 {
 		s.Replicas = 1
 	}
@@ -246,6 +271,8 @@ func (c Config) validate() error {
 		return bad("log chunk size %d must be within 1 B and 1 MiB", c.LogChunkSize)
 	case c.LogCap < 0:
 		return bad("log cap %d is negative", c.LogCap)
+	case c.Streams.Replicas < 1 || c.Streams.Replicas > 5:
+		return bad("replicas %d must be within 1 and 5", c.Streams.Replicas)
 	}
 	if err := messages.ValidPrefix(c.Prefix); err != nil {
 		return bad("%v", err)

@@ -14,7 +14,8 @@
 // protocol's rules from package messages, applies the worker's Policy
 // (image and volume allow-lists, maxima) and resolves every limit, so that
 // nothing after it decides about the task again. Execution (task.go)
-// honours a cancel stored before the task was picked up, prepares the
+// honours a cancel stored before the task was picked up, records the run
+// in JETRUN_RUNS (runs.go: MaxDeliver bounds runs, not deliveries), prepares the
 // container with bounded, jittered retries for transient errors, runs it
 // under a context whose cause tells a cancel request from a worker
 // shutdown, and returns an outcome: the result, and whether to ack,
@@ -23,7 +24,10 @@
 // deduplication, and a check for an existing result before a redelivered
 // task runs again) and only then acks, terminates or naks. A task refused
 // or undecodable is terminated, never retried; a task interrupted by
-// shutdown is handed back at once for another worker.
+// shutdown is handed back at once for another worker. Every request to
+// JetStream on a task's way is retried through an outage (retry.go) while
+// the heartbeat keeps the lease, so NATS being away delays a task but
+// never spends its runs or fails it.
 //
 // How containers run (network, user, pids) is the driver's configuration,
 // not the worker's: the driver receives resolved tasks and applies no

@@ -21,6 +21,11 @@ var (
 	ErrLayout = errors.New("jetstream layout not provisioned")
 )
 
+// errNotProvisioned is wrapped, with ErrLayout, by the error of a stream
+// that does not exist yet: a worker waits for it to be provisioned rather
+// than stop.
+var errNotProvisioned = errors.New("not provisioned")
+
 // cancelRequest is the cause of a task's context cancelled by a Cancel
 // message; it carries the requester's reason.
 type cancelRequest struct{ reason string }

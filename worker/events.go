@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -117,21 +116,22 @@ func (e *events) status(state, detail string) {
 }
 
 // result flushes earlier events, stores r in JETRUN_RESULTS, then
-// publishes it on R.result (through JETRUN_EVENTS when R is stored there),
-// each retried within PublishTimeout. When a result for this id is already
-// stored, that one is published instead: there is exactly one result.
+// publishes it on R.result (through JETRUN_EVENTS when R is stored there).
+// Each step is retried (Worker.retryNATS) until it succeeds or ctx ends, so
+// an outage delays a result but does not lose it; R.result is never
+// published before the result is stored. When a result for this id is
+// already stored, that one is published instead: there is exactly one
+// result.
 func (e *events) result(ctx context.Context, r *messages.Result) error {
 	e.flush()
 	data, err := messages.Encode(r)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.w.cfg.PublishTimeout)
-	defer cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	stored := e.w.subj.StoredResult(e.id)
-	err = e.retry(ctx, "store result", func() error {
+	err = e.w.retryNATS(ctx, e.log, "store result", func(ctx context.Context) error {
 		first, err := e.storeResult(ctx, stored, data)
 		if err == nil {
 			data = first
@@ -142,7 +142,7 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 		return fmt.Errorf("store result in %s: %w", stored, err)
 	}
 	subject := messages.ResultSubject(e.reply)
-	err = e.retry(ctx, "publish result", func() error {
+	err = e.w.retryNATS(ctx, e.log, "publish result", func(ctx context.Context) error {
 		if !e.inStream {
 			if err := e.w.nc.Publish(subject, data); err != nil {
 				return err
@@ -155,7 +155,7 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("publish result to %s: %w", subject, err)
+		return fmt.Errorf("publish result to %s (it is stored in %s): %w", subject, stored, err)
 	}
 	return nil
 }
@@ -183,27 +183,9 @@ func (e *events) storeResult(ctx context.Context, subject string, data []byte) (
 	}
 }
 
-// retry runs op with backoff until it succeeds, ctx ends, or the
-// connection is closed.
-func (e *events) retry(ctx context.Context, what string, op func() error) error {
-	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0))
-	retry := func() error {
-		err := op()
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			return backoff.Permanent(err)
-		}
-		return err
-	}
-	return backoff.RetryNotify(retry, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
-		e.log.Warn(what+", retrying", "err", err, "in", next)
-	})
-}
-
 // resultExists reports whether JETRUN_RESULTS holds a result for the task,
-// whatever its reply prefix.
+// whatever its reply prefix; ctx bounds the lookup.
 func (e *events) resultExists(ctx context.Context) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	_, err := e.w.streams().results.GetLastMsgForSubject(ctx, e.w.subj.StoredResult(e.id))
 	switch {
 	case err == nil:

@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	t   *testing.T
 	srv *server.Server
+	url string // what workers connect to: srv's URL, or a cluster's
 	nc  *nats.Conn
 	js  jetstream.JetStream
 }
@@ -44,7 +45,7 @@ func newEnv(t *testing.T) *env {
 	if err := EnsureStreams(ctx, js, ""); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, nc: nc, js: js}
+	return &env{t: t, srv: srv, url: srv.ClientURL(), nc: nc, js: js}
 }
 
 // testLogger routes logs to t.Log.
@@ -93,7 +94,7 @@ func (e *env) start(cfg Config, drv *fake.Driver) *running {
 // startDriver is start with any driver.
 func (e *env) startDriver(cfg Config, drv driver.Driver) *running {
 	e.t.Helper()
-	nc, err := nats.Connect(e.srv.ClientURL())
+	nc, err := nats.Connect(e.url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		e.t.Fatal(err)
 	}

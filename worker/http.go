@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -21,7 +22,10 @@ func (w *Worker) Ready(ctx context.Context) error {
 	case !w.nc.IsConnected():
 		return errors.New("nats: not connected (" + w.nc.Status().String() + ")")
 	case !w.bound.Load():
-		return errors.New("consumer not bound")
+		if err := w.bindErr.Load(); err != nil {
+			return fmt.Errorf("streams and consumer not bound: %w", *err)
+		}
+		return errors.New("streams and consumer not bound")
 	case !w.drv.IsAlive(ctx):
 		return errors.New("driver: runtime not answering")
 	}

@@ -14,6 +14,7 @@ type metrics struct {
 	prepareRetries prometheus.Counter
 	pull           prometheus.Histogram
 	redeliveries   prometheus.Counter
+	natsRetries    prometheus.Counter
 	requeued       *prometheus.CounterVec
 	terminated     *prometheus.CounterVec
 	logBytes       prometheus.Counter
@@ -45,6 +46,9 @@ func newMetrics(concurrency int) *metrics {
 		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jetrun_redeliveries_total", Help: "Tasks received on a delivery after the first.",
 		}),
+		natsRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetrun_nats_retries_total", Help: "Requests to JetStream on a task's way retried after a failed try (an outage).",
+		}),
 		requeued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetrun_tasks_requeued_total", Help: "Tasks handed back (Nak) for a later or other worker, by reason.",
 		}, []string{"reason"}),
@@ -62,7 +66,7 @@ func newMetrics(concurrency int) *metrics {
 		}),
 	}
 	m.slots.Set(float64(concurrency))
-	reg.MustRegister(m.tasks, m.running, m.duration, m.prepareRetries, m.pull, m.redeliveries,
+	reg.MustRegister(m.tasks, m.running, m.duration, m.prepareRetries, m.pull, m.redeliveries, m.natsRetries,
 		m.requeued, m.terminated, m.logBytes, m.logDropped, m.slots,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -21,16 +21,16 @@ const (
 	KindPolicy       Kind = "policy"        // refused by this worker's policy
 	KindPanic        Kind = "panic"         // the worker panicked handling it
 	KindPrepare      Kind = "prepare"       // Prepare failed: permanently (terminated) or transiently (handed back)
-	KindLastDelivery Kind = "last_delivery" // failed or interrupted on the last allowed delivery
-	KindGaveUp       Kind = "gave_up"       // the last allowed delivery was lost with its worker
+	KindLastDelivery Kind = "last_delivery" // failed or interrupted on the last allowed run
+	KindGaveUp       Kind = "gave_up"       // the last allowed run was lost with its worker
 )
 
 // Kinds of a delivery handed back (Nak) to run later or elsewhere.
 const (
 	KindShutdown  Kind = "shutdown"  // the worker is stopping
 	KindRun       Kind = "run"       // the driver failed (not the task)
-	KindResult    Kind = "result"    // its result could not be stored
-	KindLookup    Kind = "lookup"    // JetStream could not be asked about it
+	KindResult    Kind = "result"    // its result was still not stored when the worker stopped
+	KindLookup    Kind = "lookup"    // the connection closed before JetStream could be asked about it
 	KindDuplicate Kind = "duplicate" // this worker already holds that id
 )
 

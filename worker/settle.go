@@ -2,14 +2,19 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/messages"
 )
 
 // settle carries out o, the one place a delivery ends: it stores o's result
-// first, then acks, terminates or naks the message. A result that cannot be
-// stored hands the task back instead, so it is not lost.
+// first, then acks, terminates or naks the message. Storing the result and
+// the ack are retried through an outage of JetStream for as long as ctx
+// lasts, the lease kept by the heartbeat; a result still not stored when
+// the worker stops hands the task back, so it is not lost.
 func (j *job) settle(ctx context.Context, o outcome) {
 	if o.result != nil {
 		r := o.result
@@ -17,20 +22,22 @@ func (j *job) settle(ctx context.Context, o outcome) {
 			r.Finished = time.Now().UTC()
 		}
 		r.Error = messages.Clip(r.Error, messages.MaxErrorLen)
-		// A result is stored even while shutting down.
-		if err := j.ev.result(context.WithoutCancel(ctx), r); err != nil {
+		if err := j.ev.result(ctx, r); err != nil {
 			j.log.Error("result not stored; handing the task back", "err", err)
-			o = requeue(KindResult, j.w.cfg.NakBaseDelay, err)
+			o = requeue(KindResult, 0, err)
 		} else {
 			j.w.m.tasks.WithLabelValues(r.Status).Inc()
 			j.log.Info("task finished", "status", r.Status, "exit_code", r.ExitCode, "error", r.Error)
 		}
 	}
-	j.hbEnd()
 	j.done = true
+	if o.settle != settleAck {
+		j.hbEnd()
+	}
 	switch o.settle {
 	case settleAck:
-		j.ack()
+		j.ack(ctx)
+		j.hbEnd()
 	case settleTerm:
 		j.w.m.terminated.WithLabelValues(string(o.kind)).Inc()
 		reason := o.reason
@@ -55,13 +62,13 @@ func (j *job) settle(ctx context.Context, o outcome) {
 	}
 }
 
-// ack waits for the server to confirm the ack (DoubleAck): only then is the
-// slot free, so the server never counts more unacked tasks for this worker
-// than it has slots.
-func (j *job) ack() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := j.msg.DoubleAck(ctx); err != nil {
-		j.log.Warn("ack", "err", err)
+// ack waits for the server to confirm the ack (DoubleAck), retried while
+// ctx lasts: only then is the slot free, so the server never counts more
+// unacked tasks for this worker than it has slots. An ack never confirmed
+// leaves the task to a redelivery, which finds its result and acks it.
+func (j *job) ack(ctx context.Context) {
+	err := j.w.retryNATS(ctx, j.log, "ack", func(ctx context.Context) error { return j.msg.DoubleAck(ctx) })
+	if err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+		j.log.Warn("ack not confirmed; the task's next delivery finds its result", "err", err)
 	}
 }

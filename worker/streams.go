@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -14,38 +15,44 @@ import (
 )
 
 // EnsureStreams creates or updates JETRUN_TASKS, JETRUN_EVENTS,
-// JETRUN_CANCELS and JETRUN_RESULTS for prefix, with the default sizes
-// (see StreamConfig). It is Provision with defaults.
+// JETRUN_CANCELS, JETRUN_RESULTS and JETRUN_RUNS for prefix, with the
+// default sizes (see StreamConfig). It is Provision with defaults.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, prefix string) error {
-	return Provision(ctx, js, Config{Prefix: prefix})
+	return Provision(ctx, js, Config{Prefix: prefix}, nil)
 }
 
-// Provision creates or updates the four streams for c.Prefix, and the
+// Provision creates or updates the five streams for c.Prefix, and the
 // workers bucket (messages.WorkersBucket), with
 // c.Streams' settings (defaults for zero fields), so that a worker
 // verifying them (Config.VerifyStreams) accepts them. It is the
 // provisioning step: js needs the rights to create and update streams.
-// Consumers are left to the workers.
-func Provision(ctx context.Context, js jetstream.JetStream, c Config) error {
-	if _, err := ensureStreams(ctx, js, c.WithDefaults()); err != nil {
+// It never lowers a setting an operator made stronger on an existing
+// stream (more replicas, larger limits, fewer consumers on
+// JETRUN_EVENTS): it keeps that one and logs the difference to log (nil:
+// not logged). Consumers are left to the workers.
+func Provision(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := ensureStreams(ctx, js, c.WithDefaults(), log); err != nil {
 		return err
 	}
 	return provisionWorkersBucket(ctx, js, c.WithDefaults())
 }
 
 // StreamNames are the streams Provision creates, in the order tasks,
-// events, cancels, results.
+// events, cancels, results, runs.
 func StreamNames() []string {
-	return []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream, messages.ResultsStream}
+	return []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream, messages.ResultsStream, messages.RunsStream}
 }
 
 // streams are the handles a worker looks messages up in.
 type streams struct {
-	events, cancels, results jetstream.Stream
+	events, cancels, results, runs jetstream.Stream
 }
 
 // streamConfigs is the layout of docs/protocol.md for c, in the order
-// tasks, events, cancels, results.
+// tasks, events, cancels, results, runs.
 func streamConfigs(c Config) []jetstream.StreamConfig {
 	subj := messages.NewSubjects(c.Prefix)
 	s := c.Streams
@@ -105,12 +112,30 @@ func streamConfigs(c Config) []jetstream.StreamConfig {
 		Duplicates:           s.Duplicates,
 		AllowDirect:          true,
 		Replicas:             s.Replicas,
+	}, {
+		Name:        messages.RunsStream,
+		Description: "jetrun run records: how many times each task was started, which MaxDeliver bounds",
+		Subjects:    []string{subj.AllRuns()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		// The last run of each task; a record older than RunsMaxAge is
+		// dropped, and the task's runs count from 0 again.
+		Discard:           jetstream.DiscardOld,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            s.RunsMaxAge,
+		MaxBytes:          s.RunsMaxBytes,
+		Duplicates:        s.Duplicates,
+		AllowDirect:       true,
+		Replicas:          s.Replicas,
 	}}
 }
 
-// ensureStreams provisions c's layout and returns its handles.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (streams, error) {
-	return bindStreams(ctx, js, c, ensureStream)
+// ensureStreams provisions c's layout and returns its handles; settings
+// an operator made stronger are kept and logged to log.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logger) (streams, error) {
+	return bindStreams(ctx, js, c, func(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+		return ensureStream(ctx, js, want, log)
+	})
 }
 
 // verifyStreams checks that c's layout is provisioned and returns its
@@ -131,7 +156,7 @@ func bindStreams(ctx context.Context, js jetstream.JetStream, c Config,
 		}
 		out = append(out, st)
 	}
-	return streams{events: out[1], cancels: out[2], results: out[3]}, nil
+	return streams{events: out[1], cancels: out[2], results: out[3], runs: out[4]}, nil
 }
 
 // provisionHint says how to fix a layout a worker refuses.
@@ -142,7 +167,7 @@ const provisionHint = "provision the streams: run `worker --provision` with the 
 func verifyStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
 	st, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("%w: the stream does not exist; %s", ErrLayout, provisionHint)
+		return nil, fmt.Errorf("%w: %w: the stream does not exist yet; %s", ErrLayout, errNotProvisioned, provisionHint)
 	}
 	if err != nil {
 		return nil, err
@@ -154,25 +179,79 @@ func verifyStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 }
 
 // ensureStream creates the stream, or updates it only when its settings
-// differ from want: a fleet restarting at once then sends one update, not
-// one per worker (nats-server 2.15 also races a stream update against a
-// concurrent consumer create, which -race reports in our tests).
-func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+// differ from want's, stronger ones kept (keepStronger, logged to log): a
+// fleet restarting at once then sends one update, not one per worker
+// (nats-server 2.15 also races a stream update against a concurrent
+// consumer create, which -race reports in our tests).
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
 	st, err := js.Stream(ctx, want.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		st, err = js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return ensureStream(ctx, js, want) // another worker created it first
+			return ensureStream(ctx, js, want, log) // another worker created it first
 		}
 		return st, err
 	case err != nil:
 		return nil, err
-	case streamSettingsMatch(st.CachedInfo().Config, want):
-		return st, nil
-	default:
-		return js.UpdateStream(ctx, want)
 	}
+	have := st.CachedInfo().Config
+	want, kept := keepStronger(have, want)
+	for _, k := range kept {
+		log.Warn("stream setting stronger than jetrun's; kept", "stream", want.Name, "setting", k)
+	}
+	if streamSettingsMatch(have, want) {
+		return st, nil
+	}
+	return js.UpdateStream(ctx, want)
+}
+
+// keepStronger returns want with the settings in which have is stronger
+// put back: more replicas, a larger (or unlimited) max age, max bytes,
+// max message size or duplicate window, fewer consumers or a shorter
+// consumer idle time where want bounds them, and have's placement when
+// want sets none. kept says, for a person, what was kept.
+func keepStronger(have, want jetstream.StreamConfig) (jetstream.StreamConfig, []string) {
+	var kept []string
+	larger := func(name string, h, w *int64, show func(int64) string) {
+		if !unlimited(*w) && (unlimited(*h) || *h > *w) {
+			kept = append(kept, fmt.Sprintf("%s %s (jetrun's: %s)", name, limit(*h, show), show(*w)))
+			*w = *h
+		}
+	}
+	smaller := func(name string, h, w *int64, show func(int64) string) {
+		if !unlimited(*h) && (unlimited(*w) || *h < *w) {
+			kept = append(kept, fmt.Sprintf("%s %s (jetrun's: %s)", name, show(*h), limit(*w, show)))
+			*w = *h
+		}
+	}
+	num := func(v int64) string { return fmt.Sprint(v) }
+	dur := func(v int64) string { return time.Duration(v).String() }
+	replicas, hr := int64(want.Replicas), int64(have.Replicas)
+	larger("replicas", &hr, &replicas, num)
+	want.Replicas = int(replicas)
+	age, ha := int64(want.MaxAge), int64(have.MaxAge)
+	larger("max_age", &ha, &age, dur)
+	want.MaxAge = time.Duration(age)
+	hb := have.MaxBytes
+	larger("max_bytes", &hb, &want.MaxBytes, num)
+	size, hs := int64(want.MaxMsgSize), int64(have.MaxMsgSize)
+	larger("max_msg_size", &hs, &size, num)
+	want.MaxMsgSize = int32(size)
+	if have.Duplicates > want.Duplicates && want.Duplicates > 0 {
+		kept = append(kept, fmt.Sprintf("duplicate window %v (jetrun's: %v)", have.Duplicates, want.Duplicates))
+		want.Duplicates = have.Duplicates
+	}
+	cons, hc := int64(want.MaxConsumers), int64(have.MaxConsumers)
+	smaller("max_consumers", &hc, &cons, num)
+	want.MaxConsumers = int(cons)
+	idle, hi := int64(want.ConsumerLimits.InactiveThreshold), int64(have.ConsumerLimits.InactiveThreshold)
+	smaller("consumer_limits.inactive_threshold", &hi, &idle, dur)
+	want.ConsumerLimits.InactiveThreshold = time.Duration(idle)
+	if want.Placement == nil && have.Placement != nil {
+		want.Placement = have.Placement
+	}
+	return want, kept
 }
 
 // streamSettingsMatch reports whether have already has every setting want
@@ -196,8 +275,8 @@ func streamSettingsMatch(have, want jetstream.StreamConfig) bool {
 // mirror, sources or subject transform, writable and acknowledged),
 // retention and discard policies, direct get where want allows it,
 // per-subject limits exactly as want's, other limits at least want's,
-// and consumer limits at most want's. Description and replicas are the
-// operator's to choose.
+// replicas at least want's, and consumer limits at most want's. The
+// description and placement are the operator's to choose.
 func layoutDiffs(have, want jetstream.StreamConfig) []string {
 	var d []string
 	add := func(format string, a ...any) { d = append(d, fmt.Sprintf(format, a...)) }
@@ -260,6 +339,9 @@ func layoutDiffs(have, want jetstream.StreamConfig) []string {
 			add("%s is %s, want at most %s", name, limit(h, show), show(w))
 		}
 	}
+	if have.Replicas < want.Replicas {
+		add("replicas are %d, want at least %d", have.Replicas, want.Replicas)
+	}
 	atMost("max_consumers", int64(have.MaxConsumers), int64(want.MaxConsumers), num)
 	atMost("consumer_limits.inactive_threshold", int64(have.ConsumerLimits.InactiveThreshold), int64(want.ConsumerLimits.InactiveThreshold), dur)
 	return d
@@ -290,11 +372,13 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jets
 		FilterSubject: messages.NewSubjects(c.Prefix).Task(c.Queue),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
-		// One spare delivery past MaxDeliver: when a worker dies during the
-		// last allowed attempt, the next worker records the give-up Result
-		// instead of the task vanishing without one.
-		MaxDeliver:    c.MaxDeliver + 1,
+		// Deliveries are not limited: a delivery that could not reach
+		// JetStream, or was handed back, runs nothing. The worker bounds
+		// runs instead (JETRUN_RUNS, Config.MaxDeliver).
+		MaxDeliver:    -1,
 		MaxAckPending: c.MaxAckPending,
+		// Replicas 0: the stream's, which JetStream requires of a
+		// work-queue consumer.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s: %w", name, err)

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -52,9 +51,9 @@ func TestLayoutDiffs(t *testing.T) {
 	}
 }
 
-// A worker that verifies refuses to start without provisioned streams,
-// and creates none.
-func TestVerifyStreamsRefusesMissingStreams(t *testing.T) {
+// A worker that verifies waits for streams nobody provisioned yet,
+// creating none, says why it is not ready, and starts once they are.
+func TestVerifyStreamsWaitsForProvisioning(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv)
 	cfg := testConfig("w1")
@@ -63,10 +62,14 @@ func TestVerifyStreamsRefusesMissingStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = w.Run(t.Context())
-	if !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "worker --provision") {
-		t.Fatalf("Run: %v; want %v naming worker --provision", err, ErrLayout)
-	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	natstest.Eventually(t, 10*time.Second, func() bool {
+		err := w.Ready(ctx)
+		return err != nil && strings.Contains(err.Error(), "worker --provision")
+	}, "Ready does not say the streams wait for worker --provision")
 	js, _ := jetstream.New(nc)
 	if names := js.StreamNames(t.Context()); names.Err() == nil {
 		for n := range names.Name() {
@@ -74,20 +77,41 @@ func TestVerifyStreamsRefusesMissingStreams(t *testing.T) {
 		}
 	}
 
-	if err := Provision(t.Context(), js, cfg); err != nil {
+	if err := Provision(t.Context(), js, cfg, nil); err != nil {
 		t.Fatal(err)
 	}
-	w, err = New(nc, fake.New(fake.Options{}), cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
 	natstest.Eventually(t, 10*time.Second, func() bool { return w.Ready(ctx) == nil }, "worker not ready on provisioned streams")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A worker that verifies refuses a stream with fewer replicas than its
+// Streams.Replicas, saying so.
+func TestVerifyStreamsRefusesFewerReplicas(t *testing.T) {
+	cfgs := streamConfigs(Config{Streams: StreamConfig{Replicas: 3}}.WithDefaults())
+	have := cfgs[0]
+	have.Replicas = 1
+	if d := strings.Join(layoutDiffs(have, cfgs[0]), "; "); !strings.Contains(d, "replicas are 1, want at least 3") {
+		t.Fatalf("differences %q; want them to name the replicas", d)
+	}
+}
+
+// Provisioning keeps what an operator made stronger and fixes the rest.
+func TestProvisionKeepsStrongerSettings(t *testing.T) {
+	want := streamConfigs(Config{}.WithDefaults())[1] // events
+	have := want
+	have.Replicas, have.MaxAge, have.MaxBytes, have.MaxConsumers = 3, 0, 4<<30, 50
+	have.MaxMsgs = 1 // unsafe: provisioning resets it
+	got, kept := keepStronger(have, want)
+	if got.Replicas != 3 || got.MaxAge != 0 || got.MaxBytes != 4<<30 || got.MaxConsumers != 50 || got.MaxMsgs != want.MaxMsgs {
+		t.Errorf("merged %+v; want the operator's replicas, age, bytes and consumers, jetrun's max_msgs", got)
+	}
+	if len(kept) != 4 {
+		t.Errorf("kept %q; want the 4 settings named", kept)
+	}
+	if _, kept := keepStronger(want, want); len(kept) != 0 {
+		t.Errorf("kept %q from jetrun's own settings", kept)
 	}
 }

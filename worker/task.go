@@ -22,9 +22,9 @@ import (
 type job struct {
 	w         *Worker
 	msg       jetstream.Msg
-	attempt   int
+	attempt   int       // the run this delivery makes (or would make), from 1
 	published time.Time // when the task message was stored
-	last      bool      // the last delivery MaxDeliver allows
+	last      bool      // the last run MaxDeliver allows
 	log       *slog.Logger
 
 	id    string  // set once the task's id is known to be valid
@@ -40,13 +40,12 @@ func (w *Worker) handle(base context.Context, msg jetstream.Msg) {
 	w.m.running.Inc()
 	defer w.m.running.Dec()
 	j := &job{w: w, msg: msg, attempt: 1, log: w.log}
-	if md, err := msg.Metadata(); err == nil {
-		j.attempt = int(md.NumDelivered)
-		j.published = md.Timestamp
-	}
 	j.last = j.attempt >= w.cfg.MaxDeliver
-	if j.attempt > 1 {
-		w.m.redeliveries.Inc()
+	if md, err := msg.Metadata(); err == nil {
+		j.published = md.Timestamp
+		if md.NumDelivered > 1 {
+			w.m.redeliveries.Inc()
+		}
 	}
 	j.hbEnd = w.heartbeat(msg)
 	defer j.hbEnd()
@@ -125,8 +124,17 @@ func (j *job) recoverSettle() {
 // its events under reply prefix reply (stored: in the events stream).
 func (j *job) bind(id, reply string, stored bool) {
 	j.id = id
-	j.log = j.w.log.With("task", id, "attempt", j.attempt)
+	j.log = j.w.log.With("task", id)
 	j.ev = j.w.newEvents(id, reply, stored, j.attempt, j.log)
+}
+
+// setAttempt makes n the run this delivery makes, in its log, its events
+// and whether it is the last allowed.
+func (j *job) setAttempt(n int) {
+	j.attempt = n
+	j.last = n >= j.w.cfg.MaxDeliver
+	j.log = j.w.log.With("task", j.id, "attempt", n)
+	j.ev.attempt, j.ev.log = n, j.log
 }
 
 // deferSettled runs f once the message is settled, after the functions
@@ -138,7 +146,11 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 	w := j.w
 	j.bind(a.task.ID, a.reply, a.stored)
 
-	exists, err := j.ev.resultExists(base)
+	var exists bool
+	err := w.retryNATS(base, j.log, "look up earlier result", func(ctx context.Context) (err error) {
+		exists, err = j.ev.resultExists(ctx)
+		return err
+	})
 	switch {
 	case err != nil:
 		return j.lookupFailed(base, err)
@@ -146,9 +158,18 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 		j.log.Info("task already has a result; not running it again")
 		return ack(nil)
 	}
-	if j.attempt > w.cfg.MaxDeliver {
-		// The spare delivery: the last allowed attempt died with its worker.
-		reason := fmt.Sprintf("task was delivered %d times without finishing (its workers stopped or crashed while running it)", w.cfg.MaxDeliver)
+	var runs int
+	err = w.retryNATS(base, j.log, "look up runs", func(ctx context.Context) (err error) {
+		runs, err = w.runsSoFar(ctx, a.task.ID)
+		return err
+	})
+	if err != nil {
+		return j.lookupFailed(base, err)
+	}
+	j.setAttempt(runs + 1)
+	if runs >= w.cfg.MaxDeliver {
+		// The last allowed run ended without a stored result.
+		reason := fmt.Sprintf("task was started %d times, the most allowed, without finishing: the workers running it stopped or crashed before storing a result", runs)
 		return terminate(j.errorResult(reason), KindGaveUp, reason)
 	}
 
@@ -158,12 +179,24 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 		return requeue(KindDuplicate, w.cfg.AckWait, errors.New("a task with this id is already held by this worker"))
 	}
 	j.deferSettled(func() { w.active.remove(a.task.ID) })
-	cause, err := w.storedCancel(base, a.task.ID, j.published)
+	var cause error
+	err = w.retryNATS(base, j.log, "look up stored cancel", func(ctx context.Context) (err error) {
+		cause, err = w.storedCancel(ctx, a.task.ID, j.published)
+		return err
+	})
 	if err != nil {
 		return j.lookupFailed(base, err)
 	}
 	if cause != nil {
 		return ack(j.cancelledResult(cause))
+	}
+	// Counted before the container exists: a worker that dies while the
+	// task prepares or runs has used this run.
+	err = w.retryNATS(base, j.log, "record run", func(ctx context.Context) error {
+		return w.recordRun(ctx, a.task.ID, j.attempt)
+	})
+	if err != nil {
+		return j.lookupFailed(base, err)
 	}
 
 	j.ev.status(messages.StatePreparing, "")
@@ -192,7 +225,7 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 		return ack(r)
 	case runErr != nil:
 		if j.last {
-			reason := fmt.Sprintf("run failed on the last allowed delivery (%d): %v", j.attempt, runErr)
+			reason := fmt.Sprintf("run failed on the last allowed run (%d): %v", j.attempt, runErr)
 			return terminate(j.errorResult(reason), KindLastDelivery, reason)
 		}
 		return requeue(KindRun, j.nakDelay(), runErr)
@@ -308,14 +341,14 @@ func (j *job) prepareFailed(base, taskCtx context.Context, err error) outcome {
 		reason := fmt.Sprintf("prepare: image still unavailable after retrying for %v: %v", j.w.cfg.PrepareMaxElapsed, err)
 		return terminate(j.errorResult(reason), KindPrepare, reason)
 	case j.last:
-		reason := fmt.Sprintf("prepare still failing on the last allowed delivery (%d): %v", j.attempt, err)
+		reason := fmt.Sprintf("prepare still failing on the last allowed run (%d): %v", j.attempt, err)
 		return terminate(j.errorResult(reason), KindLastDelivery, reason)
 	}
 	return requeue(KindPrepare, j.nakDelay(), err)
 }
 
-// nakDelay grows with the delivery count: NakBaseDelay doubled per earlier
-// delivery, up to NakMaxDelay, with ±20% jitter.
+// nakDelay grows with the run count: NakBaseDelay doubled per earlier run,
+// up to NakMaxDelay, with ±20% jitter.
 func (j *job) nakDelay() time.Duration {
 	d := j.w.cfg.NakBaseDelay
 	for i := 1; i < j.attempt && d < j.w.cfg.NakMaxDelay; i++ {
@@ -338,22 +371,23 @@ func (j *job) cancelledResult(cause error) *messages.Result {
 	return r
 }
 
-// handBack gives a task interrupted by shutdown to another worker at once,
-// without a result; on the last allowed delivery no one would get it, so
-// it gets an error Result instead.
+// handBack gives a task whose run was interrupted by shutdown to another
+// worker at once, without a result; on the last allowed run no one would
+// run it again, so it gets an error Result instead.
 func (j *job) handBack() outcome {
 	if j.last {
-		reason := fmt.Sprintf("worker shut down during the last allowed delivery (%d)", j.attempt)
+		reason := fmt.Sprintf("worker shut down during the last allowed run (%d)", j.attempt)
 		return terminate(j.errorResult(reason), KindLastDelivery, reason)
 	}
 	return requeue(KindShutdown, 0, ErrShutdown)
 }
 
-// lookupFailed hands the task back when JetStream could not be asked
-// whether it already has a result or a cancel.
+// lookupFailed hands back a task that has not started this run, because
+// JetStream could not be asked about it (or the run recorded) before the
+// worker stopped or lost its connection: no run is used, no result made.
 func (j *job) lookupFailed(base context.Context, err error) outcome {
 	if errors.Is(context.Cause(base), ErrShutdown) {
-		return j.handBack()
+		return requeue(KindShutdown, 0, err)
 	}
 	return requeue(KindLookup, j.w.cfg.NakBaseDelay, err)
 }

@@ -34,6 +34,7 @@ type Worker struct {
 	slots     chan struct{} // a token per free slot
 	started   atomic.Bool
 	bound     atomic.Bool
+	bindErr   atomic.Pointer[error] // why the last bind failed; nil once bound
 	tasks     sync.WaitGroup
 
 	mu   sync.RWMutex
@@ -79,13 +80,15 @@ func (w *Worker) Running() []string { return w.active.ids() }
 // Config returns the worker's configuration with defaults applied.
 func (w *Worker) Config() Config { return w.cfg }
 
-// Run provisions or verifies the streams (Config.VerifyStreams), ensures
-// the consumer, consumes until ctx is done, then
+// Run provisions or verifies the streams (Config.VerifyStreams) and
+// ensures the consumer, retrying until they answer (a missing stream is
+// waited for), consumes until ctx is done, then
 // drains: it stops pulling, waits up to DrainTimeout for held tasks, then
 // cancels the rest and hands them back (Nak) at once for another worker.
 // Interrupt cuts the drain short. Every container the worker started is
 // removed before Run returns. It returns nil after a clean stop, or an
-// error when it could not bind at start. Run may be called once.
+// error wrapping ErrLayout when a stream's settings are unsafe. Run may be
+// called once.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errors.New("worker: Run called twice")
@@ -100,7 +103,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 	if err := w.bind(ctx); err != nil {
-		return err
+		if errors.Is(err, ErrLayout) && !errors.Is(err, errNotProvisioned) {
+			return err
+		}
+		w.log.Info("worker stopped before it was bound", "err", err)
+		return nil
 	}
 	sub, err := w.nc.Subscribe(w.subj.AllCancels(), w.onCancel)
 	if err != nil {
@@ -144,16 +151,53 @@ func (w *Worker) Interrupt() { w.interOnce.Do(func() { close(w.interrupt) }) }
 // held returns how many tasks the worker holds.
 func (w *Worker) held() int { return w.cfg.Concurrency - len(w.slots) }
 
+// bindTryTimeout bounds one try of binding.
+const bindTryTimeout = 15 * time.Second
+
 // bind provisions the streams, or verifies them (Config.VerifyStreams),
-// ensures the consumer and keeps their handles.
+// ensures the consumer and keeps their handles. It retries with backoff,
+// every failure logged and kept for Ready, until it works or ctx ends. It
+// stops early with an error wrapping ErrLayout when a stream exists with
+// settings it refuses; a stream that does not exist yet is waited for.
 func (w *Worker) bind(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	bindStreams := ensureStreams
-	if w.cfg.VerifyStreams {
-		bindStreams = verifyStreams
+	w.bound.Store(false)
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	for {
+		err := w.bindOnce(ctx)
+		if err == nil {
+			w.bindErr.Store(nil)
+			w.bound.Store(true)
+			return nil
+		}
+		w.bindErr.Store(&err)
+		if errors.Is(err, ErrLayout) && !errors.Is(err, errNotProvisioned) {
+			w.log.Error("streams refused", "err", err)
+			return err
+		}
+		next := b.NextBackOff()
+		w.log.Warn("bind streams and consumer failed; retrying", "err", err, "retry_in", next)
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("bind: %w (stopped: %w)", err, context.Cause(ctx))
+		case <-t.C:
+		}
 	}
-	st, err := bindStreams(ctx, w.js, w.cfg)
+}
+
+func (w *Worker) bindOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, bindTryTimeout)
+	defer cancel()
+	var (
+		st  streams
+		err error
+	)
+	if w.cfg.VerifyStreams {
+		st, err = verifyStreams(ctx, w.js, w.cfg)
+	} else {
+		st, err = ensureStreams(ctx, w.js, w.cfg, w.log)
+	}
 	if err != nil {
 		return err
 	}
@@ -164,7 +208,6 @@ func (w *Worker) bind(ctx context.Context) error {
 	w.mu.Lock()
 	w.st, w.cons = st, cons
 	w.mu.Unlock()
-	w.bound.Store(true)
 	return nil
 }
 
@@ -180,16 +223,20 @@ func (w *Worker) consumer() jetstream.Consumer {
 	return w.cons
 }
 
-// rebind binds again after consumer trouble, retrying with backoff until
-// it works or ctx ends. It is never a silent stall: every failure is
-// logged.
+// rebind binds again after consumer trouble, until it works or ctx ends.
+// It is never a silent stall: every failure is logged, and a layout bind
+// refuses is tried again every few seconds (an operator may provision it).
 func (w *Worker) rebind(ctx context.Context, why error) {
-	w.bound.Store(false)
 	w.log.Warn("consumer trouble, binding again", "err", why)
-	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
-	_ = backoff.RetryNotify(func() error { return w.bind(ctx) }, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
-		w.log.Error("bind consumer", "err", err, "retry_in", next)
-	})
+	for w.bind(ctx) != nil {
+		t := time.NewTimer(5 * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // pull fetches exactly as many tasks as there are free slots, never more,

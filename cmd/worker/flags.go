@@ -112,7 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9090", "address serving /metrics, /healthz and /readyz; empty disables")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", worker.DefaultDrainTimeout, "on SIGTERM, how long running tasks may finish before they are handed back")
 	fs.DurationVar(&c.AckWait, "ack-wait", worker.DefaultAckWait, "lease of a delivered task, kept alive by heartbeats (consumer setting, shared by the fleet)")
-	fs.IntVar(&c.MaxDeliver, "max-deliver", worker.DefaultMaxDeliver, "deliveries of a task at most; the last one always ends in a result (consumer setting)")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", worker.DefaultMaxDeliver, "runs of a task at most (a run: its container prepared); the last one always ends in a result. Deliveries that ran nothing, such as during a NATS outage, do not count")
+	fs.IntVar(&c.Streams.Replicas, "replicas", 1, "replicas of the JetStream streams (1 to 5; more than 1 needs a NATS cluster). --provision creates them so, keeping more where an operator set more; a worker with --nats refuses streams with fewer. The consumer has its stream's")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
@@ -189,6 +190,9 @@ Flags:
 	}
 	if c.WorkerID == "" {
 		return nil, usageError{fmt.Errorf("--worker-id is required (the host name is unknown)")}
+	}
+	if r := c.Streams.Replicas; r < 1 || r > 5 {
+		return nil, usageError{fmt.Errorf("--replicas %d: want 1 to 5", r)}
 	}
 	return o, nil
 }

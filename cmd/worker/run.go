@@ -43,7 +43,7 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		},
 	}
 	if o.provision {
-		return provision(ctx, cfg, o, stdout)
+		return provision(ctx, cfg, o, stdout, logger)
 	}
 	// An external server's streams are provisioned by an operator
 	// (--provision): the worker only checks them.
@@ -125,7 +125,7 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 
 // provision creates or updates the streams on the server of cfg and
 // returns: the provisioning step, run with rights to change streams.
-func provision(ctx context.Context, cfg natsconn.Config, o *options, stdout io.Writer) error {
+func provision(ctx context.Context, cfg natsconn.Config, o *options, stdout io.Writer, logger *slog.Logger) error {
 	cfg.Flags.Role = "" // the admin user, whose replies may go anywhere
 	nc, err := natsconn.Connect(ctx, cfg)
 	if errors.Is(err, natsconn.ErrInvalidConfig) {
@@ -141,7 +141,7 @@ func provision(ctx context.Context, cfg natsconn.Config, o *options, stdout io.W
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := worker.Provision(pctx, js, o.cfg); err != nil {
+	if err := worker.Provision(pctx, js, o.cfg, logger); err != nil {
 		return fmt.Errorf("provision: %w (provisioning needs the rights to create and update streams: the admin user of nats.conf)", err)
 	}
 	fmt.Fprintf(stdout, "provisioned streams %s for prefix %q\n", strings.Join(worker.StreamNames(), ", "), o.cfg.Prefix)

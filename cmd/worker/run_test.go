@@ -51,6 +51,13 @@ func TestEnvAndFlags(t *testing.T) {
 	if o.cfg.Policy.MaxMemory != 1<<30 || o.cfg.Queue != "cpu" || o.cfg.Concurrency != 3 || len(o.cfg.Policy.Allow.Images) != 2 {
 		t.Errorf("parsed %+v: env then flags not applied", o.cfg)
 	}
+	t.Setenv("JETRUN_REPLICAS", "3")
+	if o, err := parseFlags(nil, io.Discard); err != nil || o.cfg.Streams.Replicas != 3 {
+		t.Errorf("JETRUN_REPLICAS=3: replicas %d, err %v", o.cfg.Streams.Replicas, err)
+	}
+	if _, err := parseFlags([]string{"--replicas", "7"}, io.Discard); !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "--replicas") {
+		t.Errorf("--replicas 7: err = %v, want a usage error naming --replicas", err)
+	}
 	t.Setenv("JETRUN_MAX_MEMORY", "lots")
 	if _, err := parseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "JETRUN_MAX_MEMORY") {
 		t.Errorf("bad env value: err = %v, want one naming JETRUN_MAX_MEMORY", err)

@@ -82,6 +82,10 @@ func (e Embedded) Start() (*Server, error) {
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   e.StoreDir,
+		// Every write is on disk before JetStream acknowledges it: a task
+		// stored is not lost, nor a result stored, in an OS crash or a
+		// power failure (docs/deployment.md, sync_interval).
+		SyncAlways: true,
 		NoSigs:     true,
 	})
 	if err != nil {
