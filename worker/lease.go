@@ -83,7 +83,8 @@ func provisionWorkersBucket(ctx context.Context, js jetstream.JetStream, c Confi
 // until Release. When another process holds the id it waits one lease
 // period: a holder that refreshes meanwhile is alive, and AcquireLease
 // returns ErrWorkerIDTaken naming it; one that does not (a crashed
-// worker) loses the id. NATS errors are retried until ctx ends.
+// worker) loses the id. NATS errors, and a bucket not provisioned yet, are
+// logged and retried until ctx ends.
 func AcquireLease(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logger) (*Lease, error) {
 	c = c.WithDefaults()
 	if log == nil {
@@ -97,7 +98,7 @@ func AcquireLease(ctx context.Context, js jetstream.JetStream, c Config, log *sl
 	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
 	err := backoff.RetryNotify(func() error {
 		err := l.acquire(ctx, js, c)
-		if errors.Is(err, ErrWorkerIDTaken) || errors.Is(err, ErrLayout) || ctx.Err() != nil {
+		if errors.Is(err, ErrWorkerIDTaken) || ctx.Err() != nil {
 			return backoff.Permanent(err)
 		}
 		return err

@@ -1,8 +1,8 @@
 package worker
 
 import (
-	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/internal/natstest"
+	"github.com/jetrun/jetrun/internal/testproc"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -62,18 +63,35 @@ func TestLeaseKeepsAWorkerIDExclusive(t *testing.T) {
 	}
 }
 
-// A verifying worker (external server) does not create the bucket; with
-// it missing it says to provision.
-func TestLeaseNeedsTheProvisionedBucket(t *testing.T) {
+// A verifying worker (external server) does not create the bucket: while
+// it is missing it waits, saying to provision, and takes the id once the
+// bucket is provisioned.
+func TestLeaseWaitsForTheProvisionedBucket(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv)
 	js, _ := jetstream.New(nc)
 	c := leaseConfig("w")
 	c.VerifyStreams = true
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	_, err := AcquireLease(ctx, js, c, testLogger(t))
-	if err == nil || !strings.Contains(err.Error(), "--provision") {
-		t.Errorf("without the bucket: %v; want it to say to provision", err)
+	var logs testproc.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	got := make(chan error, 1)
+	go func() {
+		l, err := AcquireLease(t.Context(), js, c, log)
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	natstest.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "worker --provision") }, "no word of provisioning: %s", logs.String())
+	if err := Provision(t.Context(), js, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("after provisioning: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the lease was not taken after provisioning")
 	}
 }

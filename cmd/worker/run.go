@@ -85,8 +85,11 @@ func run(ctx, abort context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	lease, err := worker.AcquireLease(ctx, js, o.cfg, logger)
-	if err != nil {
-		return fmt.Errorf("%w (or stop the other worker first)", err)
+	switch {
+	case ctx.Err() != nil:
+		return nil // stopped while waiting for the id
+	case err != nil:
+		return err
 	}
 	defer lease.Release()
 	{
