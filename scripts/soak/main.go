@@ -4,11 +4,14 @@
 // fresh cluster on loopback (each node its own store under a temporary
 // directory), provisions the streams with -replicas, runs -workers
 // in-process workers on the fake driver, publishes -tasks tasks paced over
-// -pace, kills a worker every -kill-every as kill -9 would look to NATS and
-// starts a replacement under a new id, and -lead after the start takes down
+// -pace, kills a worker every -kill-every (on average) as kill -9 would
+// look to NATS and starts a replacement under a new id, and -lead after
+// the start takes down
 // the node that leads (or, with one replica, holds) that stream for
-// -outage. It then waits until every task has a stored result, at most
-// -settle after the node came back, and prints one report per scenario:
+// -outage (with replicas > 1, -isolate first moves the leadership of the
+// node's other streams and of the queue's consumer elsewhere). It then
+// waits until every task has a stored result, at most -settle after the
+// node came back, and prints one report per scenario:
 //
 //	SOAK stream=<s> replicas=<r> tasks=<n> results=<n> lost=<n> duplicated=<n> errors=<n> kills=<n> outages=<n> wall=<d>
 //
@@ -71,6 +74,7 @@ type options struct {
 	settle    time.Duration
 	cmd       []string
 	logPath   string
+	isolate   bool
 }
 
 func main() {
@@ -97,11 +101,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.tasks, "tasks", 600, "tasks per scenario")
 	fs.IntVar(&o.workers, "workers", 3, "workers running at once")
 	fs.StringVar(&streams, "streams", "JETRUN_TASKS,JETRUN_EVENTS,JETRUN_RESULTS", "one scenario per stream, in order: the node leading (holding) it goes down")
-	fs.DurationVar(&o.killEvery, "kill-every", 5*time.Second, "a worker is killed and replaced this often (0: never)")
+	fs.DurationVar(&o.killEvery, "kill-every", 5*time.Second, "a worker is killed and replaced this often on average, each interval drawn from [every/2, 3*every/2) (0: never)")
 	fs.DurationVar(&o.lead, "lead", 10*time.Second, "time from the first task to the node outage")
 	fs.DurationVar(&o.pace, "pace", 0, "tasks are published evenly over this time (default lead+outage+10s)")
 	fs.DurationVar(&o.settle, "settle", 3*time.Minute, "longest wait for results after the node is back")
 	fs.StringVar(&cmd, "cmd", "sleep 200ms ; echo ok", "each task's testee steps, split on spaces")
+	fs.BoolVar(&o.isolate, "isolate", true, "with replicas > 1, before the outage step down the other streams (and the queue's consumer) the node leads, so that it leads only the one stream")
 	fs.StringVar(&o.logPath, "log", "", "append worker logs (level info) to this file (default: discarded)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -236,11 +241,17 @@ func scenario(ctx context.Context, o options, stream string, log *slog.Logger) (
 		return nil, err
 	}
 	leader := c.StreamLeader(stream, 30*time.Second)
+	if o.isolate && o.replicas > 1 {
+		isolate(ctx, nc, c, leader, stream, log)
+	}
 	log.Info("node down", "node", leader, "stream", stream)
 	for _, s := range worker.StreamNames() {
 		if c.Node(leader).JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, s) {
 			rep.nodeLed = append(rep.nodeLed, s)
 		}
+	}
+	if c.Node(leader).JetStreamIsConsumerLeader(server.DEFAULT_GLOBAL_ACCOUNT, messages.TasksStream, messages.ConsumerName("default")) {
+		rep.nodeLed = append(rep.nodeLed, "consumer")
 	}
 	down := time.Now()
 	c.Stop(leader)
@@ -278,6 +289,37 @@ func scenario(ctx context.Context, o options, stream string, log *slog.Logger) (
 	}
 	rep.wall = time.Since(began)
 	return rep, nil
+}
+
+// isolate asks every stream other than stream that node leads, and the
+// default queue's consumer unless stream is JETRUN_TASKS, to elect another
+// leader, trying for at most 20 s; what it could not move is left as it is
+// (the report names what the node led when it went down).
+func isolate(ctx context.Context, nc *nats.Conn, c *natstest.Cluster, node int, stream string, log *slog.Logger) {
+	consumer := messages.ConsumerName("default")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var subjects []string
+		for _, s := range worker.StreamNames() {
+			if s != stream && c.Node(node).JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, s) {
+				subjects = append(subjects, "$JS.API.STREAM.LEADER.STEPDOWN."+s)
+			}
+		}
+		if stream != messages.TasksStream && c.Node(node).JetStreamIsConsumerLeader(server.DEFAULT_GLOBAL_ACCOUNT, messages.TasksStream, consumer) {
+			subjects = append(subjects, "$JS.API.CONSUMER.LEADER.STEPDOWN."+messages.TasksStream+"."+consumer)
+		}
+		if len(subjects) == 0 {
+			return
+		}
+		for _, subj := range subjects {
+			if _, err := nc.Request(subj, nil, 5*time.Second); err != nil {
+				log.Info("step down", "subject", subj, "err", err)
+			}
+		}
+		if sleep(ctx, time.Second) != nil {
+			return
+		}
+	}
 }
 
 // published is how the publishing of a scenario's tasks went.
@@ -524,15 +566,16 @@ func (f *fleet) wasKilled(id string) bool {
 	return f.killed[id]
 }
 
-// killLoop kills a random worker every every and starts a replacement,
-// until ctx ends; it returns how many it killed.
+// killLoop kills a random worker at random intervals of every/2 to
+// 3*every/2 (mean every, never in step with AckWait) and starts a
+// replacement, until ctx ends; it returns how many it killed.
 func (f *fleet) killLoop(ctx context.Context, every time.Duration) int {
 	if every <= 0 {
 		<-ctx.Done()
 		return 0
 	}
 	kills := 0
-	for sleep(ctx, every) == nil {
+	for sleep(ctx, every/2+rand.N(every)) == nil {
 		f.mu.Lock()
 		if len(f.live) == 0 {
 			f.mu.Unlock()
