@@ -2,7 +2,10 @@ package natstest
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,4 +144,57 @@ func (c *Cluster) StreamLeader(stream string, within time.Duration) int {
 		return false
 	}, "stream %s has no leader", stream)
 	return found
+}
+
+// StartClusterIn is StartCluster outside a test, for tools: each node's
+// store is a directory under dir, a failure (a node that cannot start, no
+// leader in time) panics with its message, and stop shuts every node down.
+func StartClusterIn(dir string, n int) (c *Cluster, stop func()) {
+	tb := &standalone{dir: dir}
+	return StartCluster(tb, n), tb.cleanup
+}
+
+// standalone is the testing.TB of a Cluster outside a test. Only the
+// methods below are called by this package; the embedded nil TB is never
+// used.
+type standalone struct {
+	testing.TB
+	dir      string
+	mu       sync.Mutex
+	dirs     int
+	cleanups []func()
+}
+
+func (s *standalone) Helper() {}
+
+func (s *standalone) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
+
+func (s *standalone) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+func (s *standalone) TempDir() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dirs++
+	d := filepath.Join(s.dir, fmt.Sprintf("node%d", s.dirs-1))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func (s *standalone) Cleanup(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, f)
+}
+
+// cleanup runs the cleanups, last registered first, as a test would.
+func (s *standalone) cleanup() {
+	s.mu.Lock()
+	fs := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
