@@ -188,3 +188,44 @@ func TestWorkersListsTheLiveWorkerAndItsTask(t *testing.T) {
 	}
 	e.run(t, "", "cancel", id)
 }
+
+// submit queues shows queued tasks of a queue no worker consumes, and the
+// running tasks and workers of one that has them (issue 13's queue view,
+// from JETRUN_TASKS and the worker leases).
+func TestQueuesShowsQueuedRunningAndWorkers(t *testing.T) {
+	e := startWorker(t)
+	long := "q-long-" + strings.ToLower(rand.Text()[:6])
+	if r := e.run(t, "", "run", "--detach", "--id", long, e.image, "--", "sleep", "1h"); r.code != 0 {
+		t.Fatalf("run --detach: exit %d", r.code)
+	}
+	if r := e.run(t, "", "run", "--detach", "--queue", "nightly", "--wait-for-worker", e.image, "--", "true"); r.code != 0 {
+		t.Fatalf("run --queue nightly: exit %d", r.code)
+	}
+	type queue struct {
+		Queue          string
+		Queued         uint64
+		Running, Slots int
+		Workers        []string
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := e.run(t, "", "queues", "--json")
+		var qs []queue
+		if err := json.Unmarshal([]byte(r.stdout), &qs); err != nil {
+			t.Fatalf("queues --json: %v in %q", err, r.stdout)
+		}
+		byName := map[string]queue{}
+		for _, q := range qs {
+			byName[q.Queue] = q
+		}
+		d, n := byName["default"], byName["nightly"]
+		if d.Running == 1 && d.Queued == 0 && d.Slots == 4 && slices.Equal(d.Workers, []string{e.workerID}) && n.Queued == 1 && len(n.Workers) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queues never showed default running 1 on %s and nightly queued 1: %+v", e.workerID, qs)
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval, not a wait for an event
+	}
+	e.run(t, "", "cancel", long)
+}

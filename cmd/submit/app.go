@@ -46,6 +46,7 @@ var commands = map[string]func(ioStreams, *globals) runner{
 	"status":  func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
 	"cancel":  func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
 	"workers": func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
+	"queues":  func(s ioStreams, g *globals) runner { return newQueuesCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -58,6 +59,7 @@ Commands:
   status  show a task's latest status or result
   cancel  cancel a task
   workers list the live workers: queue, running tasks, last seen
+  queues  list the queues: queued, running, workers
 
 Run 'submit COMMAND --help' for a command's flags.
 
@@ -107,7 +109,7 @@ func (s ioStreams) run(ctx context.Context, args []string) error {
 	mk, ok := commands[name]
 	if !ok {
 		return &cmdError{err: &codeError{code: exitUsage,
-			err: fmt.Errorf("unknown command %q (want run, logs, status, cancel or workers; see submit --help)", name)}}
+			err: fmt.Errorf("unknown command %q (want run, logs, status, cancel, workers or queues; see submit --help)", name)}}
 	}
 	if err := mk(s, g).Run(ctx, rest); err != nil {
 		return &cmdError{cmd: name, err: err}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+const queuesAbout = `Lists the queues: tasks queued (stored in JETRUN_TASKS and not held by a
+worker), running (held by live workers, as of their last lease write), and
+the live workers consuming each with their slots.`
+
+// queuesCmd is submit queues: every queue with tasks or workers.
+type queuesCmd struct {
+	*command
+	asJSON bool
+}
+
+func newQueuesCmd(s ioStreams, g *globals) *queuesCmd {
+	c := &queuesCmd{command: newCommand(s, g, "queues", "submit queues [--json]", queuesAbout, nil)}
+	c.fs.BoolVar(&c.asJSON, "json", false, "print a JSON array for machines")
+	return c
+}
+
+// queueView is one line of submit queues.
+type queueView struct {
+	Queue   string   `json:"queue"`
+	Queued  uint64   `json:"queued"`
+	Running int      `json:"running"`
+	Workers []string `json:"workers"`
+	Slots   int      `json:"slots"`
+}
+
+// Run prints the queues.
+func (c *queuesCmd) Run(ctx context.Context, args []string) error {
+	if err := c.parseInterspersed(args); err != nil {
+		return err
+	}
+	if len(c.args) != 0 {
+		return c.usage("takes no arguments, got %q", c.args)
+	}
+	nc, cl, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	qs, err := cl.Queues(lctx)
+	if err != nil {
+		return explain(err, c.g.prefix)
+	}
+	views := make([]queueView, 0, len(qs))
+	for _, q := range qs {
+		views = append(views, queueView{Queue: q.Name, Queued: q.Queued(), Running: q.Running, Workers: append([]string{}, q.Workers...), Slots: q.Slots})
+	}
+	if c.asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(views)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tQUEUED\tRUNNING\tSLOTS\tWORKERS")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", v.Queue, v.Queued, v.Running, v.Slots, strings.Join(v.Workers, ","))
+	}
+	return tw.Flush()
+}
