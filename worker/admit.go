@@ -3,7 +3,6 @@ package worker
 import (
 	"fmt"
 	"maps"
-	"strconv"
 	"time"
 
 	"github.com/jetrun/jetrun/driver"
@@ -20,10 +19,10 @@ type admitted struct {
 	reply   string       // the reply prefix R
 	stored  bool         // R is in the events stream
 	timeout time.Duration
-	memory  uint64         // bytes
-	cpus    uint64         // milli-CPUs
-	mounts  []driver.Mount // task.Volumes, host paths resolved to their real paths
-	labels  map[string]string
+	memory  uint64            // bytes
+	cpus    uint64            // milli-CPUs
+	mounts  []driver.Mount    // task.Volumes, host paths resolved to their real paths
+	labels  map[string]string // the task's, and LabelAttempt once the run is known
 }
 
 // admit turns a delivered message into an admitted task, or into the
@@ -47,7 +46,6 @@ func (j *job) admit() (*admitted, *outcome) {
 	}
 	a.labels = make(map[string]string, len(task.Labels)+1)
 	maps.Copy(a.labels, task.Labels)
-	a.labels[LabelAttempt] = strconv.Itoa(j.attempt)
 	return a, nil
 }
 

@@ -311,3 +311,27 @@ func TestUnavailableImageFailsWithinTheRetryBudget(t *testing.T) {
 		t.Errorf("terminated{reason=prepare} = %v, want 1", got)
 	}
 }
+
+// The container's jetrun.attempt label is the task's run: a task whose
+// first run was lost with its worker runs its container labelled 2.
+func TestAttemptLabelIsTheRun(t *testing.T) {
+	e := newEnv(t)
+	drv := fake.New(fake.Options{})
+	labels := make(chan map[string]string, 1)
+	drv.OnRun(func(tk driver.ContainerTask) { labels <- tk.Labels() })
+	e.start(testConfig("w1"), drv)
+	// A first run whose worker died, as a worker records it.
+	data, err := messages.Encode(&messages.Run{ID: "relabel", Run: 1, Worker: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.Publish(t.Context(), messages.NewSubjects("").Run("relabel"), data); err != nil {
+		t.Fatal(err)
+	}
+	e.submit(task("relabel", "echo", "ok"))
+	res := e.result("relabel", 10*time.Second)
+	got := <-labels
+	if res.Status != messages.ResultSuccess || res.Attempt != 2 || got[LabelAttempt] != "2" {
+		t.Errorf("result attempt %d (%s), container label %s=%q; want both 2", res.Attempt, res.Status, LabelAttempt, got[LabelAttempt])
+	}
+}

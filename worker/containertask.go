@@ -15,8 +15,8 @@ import (
 	"github.com/jetrun/jetrun/messages"
 )
 
-// LabelAttempt is the container label the worker sets to the delivery
-// count; the driver sets the task and worker labels (jetrun.task,
+// LabelAttempt is the container label the worker sets to the task's run
+// (its attempt, counted in JETRUN_RUNS); the driver sets the task and worker labels (jetrun.task,
 // jetrun.worker). Keys under "jetrun." are reserved to jetrun.
 const LabelAttempt = "jetrun.attempt"
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -167,6 +168,7 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 		return j.lookupFailed(base, err)
 	}
 	j.setAttempt(runs + 1)
+	a.labels[LabelAttempt] = strconv.Itoa(j.attempt)
 	if runs >= w.cfg.MaxDeliver {
 		// The last allowed run ended without a stored result.
 		reason := fmt.Sprintf("task was started %d times, the most allowed, without finishing: the workers running it stopped or crashed before storing a result", runs)
