@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -95,6 +96,25 @@ func (c *command) byID(ctx context.Context, args []string) (id string, nc *nats.
 		return "", nil, nil, err
 	}
 	return id, nc, cl, nil
+}
+
+// noArgs starts a command that takes no positional argument: it parses
+// args, checks the global flags and connects. The caller closes nc.
+func (c *command) noArgs(ctx context.Context, args []string) (nc *nats.Conn, cl *client.Client, err error) {
+	if err := c.parseInterspersed(args); err != nil {
+		return nil, nil, err
+	}
+	if len(c.args) != 0 {
+		return nil, nil, c.usage("takes no arguments, got %q", c.args)
+	}
+	return c.connect(ctx)
+}
+
+// printJSON writes v as indented JSON, the --json output of every command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // connect checks the global flags and connects. The caller closes the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -35,13 +34,7 @@ type queueView struct {
 
 // Run prints the queues.
 func (c *queuesCmd) Run(ctx context.Context, args []string) error {
-	if err := c.parseInterspersed(args); err != nil {
-		return err
-	}
-	if len(c.args) != 0 {
-		return c.usage("takes no arguments, got %q", c.args)
-	}
-	nc, cl, err := c.connect(ctx)
+	nc, cl, err := c.noArgs(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -57,9 +50,7 @@ func (c *queuesCmd) Run(ctx context.Context, args []string) error {
 		views = append(views, queueView{Queue: q.Name, Queued: q.Queued(), Running: q.Running, Workers: append([]string{}, q.Workers...), Slots: q.Slots})
 	}
 	if c.asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
+		return printJSON(c.stdout, views)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "QUEUE\tQUEUED\tRUNNING\tSLOTS\tWORKERS")

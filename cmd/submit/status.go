@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -43,9 +42,7 @@ func (c *statusCmd) Run(ctx context.Context, args []string) error {
 	}
 	view := newStatusView(id, ts)
 	if c.asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(view)
+		return printJSON(c.stdout, view)
 	}
 	view.print(c.stdout)
 	return nil

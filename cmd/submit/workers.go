@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,13 +41,7 @@ type workerView struct {
 
 // Run prints the live workers.
 func (c *workersCmd) Run(ctx context.Context, args []string) error {
-	if err := c.parseInterspersed(args); err != nil {
-		return err
-	}
-	if len(c.args) != 0 {
-		return c.usage("takes no arguments, got %q", c.args)
-	}
-	nc, cl, err := c.connect(ctx)
+	nc, cl, err := c.noArgs(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -68,9 +61,7 @@ func (c *workersCmd) Run(ctx context.Context, args []string) error {
 			Running: append([]string{}, w.Running...), Started: w.Started, Seen: w.Seen, Version: w.Version})
 	}
 	if c.asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
+		return printJSON(c.stdout, views)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOST\tQUEUE\tRUNNING\tSTARTED\tSEEN\tVERSION")
