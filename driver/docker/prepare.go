@@ -45,15 +45,12 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if err := d.ready(ctx); err != nil {
 		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
 	}
-	if err := d.ensureImage(ctx, image, task); err != nil {
-		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
-	}
 	// Check what the daemon resolved the reference to, and create the
 	// container from that image's id, so a tag moved after the check
 	// cannot swap the image.
-	img, err := d.cli.ImageInspect(ctx, image.Original())
+	img, err := d.ensureImage(ctx, image, task)
 	if err != nil {
-		return nil, classify(fmt.Errorf("task %s: inspect image %q: %w", task.Id(), task.Image(), err))
+		return nil, fmt.Errorf("task %s: %w", task.Id(), err)
 	}
 	if !d.opts.Allow.ResolvedImageAllowed(img.ID, append(slices.Clone(img.RepoTags), img.RepoDigests...)) {
 		return nil, driver.Permanent(fmt.Errorf("task %s: %w: %q resolves to image %s, which has no allowed name (tags %q)",

@@ -23,8 +23,9 @@ const progressEvery = 250 * time.Millisecond
 
 // pull is one download of an image shared by every Prepare that needs it.
 type pull struct {
-	done chan struct{} // closed when the download ended
-	err  error         // set before done is closed
+	done chan struct{}         // closed when the download ended
+	err  error                 // set before done is closed
+	info image.InspectResponse // the image downloaded, set with err
 
 	mu        sync.Mutex
 	reporters map[*reporterRef]struct{}
@@ -34,24 +35,25 @@ type pull struct {
 // reporterRef is one waiting task's registration for progress.
 type reporterRef struct{ r driver.PullReporter }
 
-// ensureImage makes image present locally: it inspects it, and when it is
-// missing downloads it, sharing one download between concurrent callers.
-// The download runs on a context detached from ctx (bounded by
-// Options.PullTimeout), so a caller that gives up does not fail the others.
-func (d *Driver) ensureImage(ctx context.Context, img imageref.Ref, task driver.ContainerTask) error {
+// ensureImage makes image present locally and returns what the daemon
+// resolved it to: it inspects it, and when it is missing downloads it,
+// sharing one download between concurrent callers. The download runs on a
+// context detached from ctx (bounded by Options.PullTimeout), so a caller
+// that gives up does not fail the others.
+func (d *Driver) ensureImage(ctx context.Context, img imageref.Ref, task driver.ContainerTask) (image.InspectResponse, error) {
 	ref := img.Original()
-	_, err := d.cli.ImageInspect(ctx, ref)
+	info, err := d.cli.ImageInspect(ctx, ref)
 	if err == nil {
-		return nil
+		return info, nil
 	}
 	if !cerrdefs.IsNotFound(err) {
-		return classify(fmt.Errorf("inspect image %q: %w", ref, err))
+		return info, classify(fmt.Errorf("inspect image %q: %w", ref, err))
 	}
 
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
-		return driver.Transient(ErrClosed)
+		return info, driver.Transient(ErrClosed)
 	}
 	p, ok := d.pulls[ref]
 	if !ok {
@@ -91,9 +93,9 @@ func (d *Driver) ensureImage(ctx context.Context, img imageref.Ref, task driver.
 
 	select {
 	case <-p.done:
-		return p.err
+		return p.info, p.err
 	case <-ctx.Done():
-		return driver.Transient(fmt.Errorf("pull image %q: gave up waiting: %w", ref, context.Cause(ctx)))
+		return info, driver.Transient(fmt.Errorf("pull image %q: gave up waiting: %w", ref, context.Cause(ctx)))
 	}
 }
 
@@ -149,9 +151,11 @@ func (d *Driver) download(ctx context.Context, img imageref.Ref, p *pull) error 
 		}
 	}
 	// The stream can end without an error when the daemon gave up; check.
-	if _, err := d.cli.ImageInspect(ctx, ref); err != nil {
+	info, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
 		return classify(fmt.Errorf("pull image %q: image missing after download: %w", ref, err))
 	}
+	p.info = info
 	final := tr.snapshot()
 	if final.Total > 0 {
 		final.Done = final.Total
