@@ -95,7 +95,7 @@ func AcquireLease(ctx context.Context, js jetstream.JetStream, c Config, log *sl
 		ID: c.WorkerID, Instance: rand.Text(), Host: host, PID: os.Getpid(),
 		Queue: c.Queue, Concurrency: c.Concurrency, Started: time.Now().UTC(), Version: version(),
 	}}
-	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	b := startupBackoff()
 	err := backoff.RetryNotify(func() error {
 		err := l.acquire(ctx, js, c)
 		if errors.Is(err, ErrWorkerIDTaken) || ctx.Err() != nil {

@@ -11,6 +11,13 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// startupBackoff paces the retries of what a worker needs before it can
+// take tasks (binding its streams and consumer, taking its id): from
+// 250 ms to 5 s, for as long as it takes.
+func startupBackoff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+}
+
 // retryNATS runs op until it succeeds, with exponential, jittered backoff
 // between NATSRetryInitial and NATSRetryMax and no bound on the number of
 // tries: an outage of JetStream, a stream or its leader only delays a

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -161,7 +160,7 @@ const bindTryTimeout = 15 * time.Second
 // settings it refuses; a stream that does not exist yet is waited for.
 func (w *Worker) bind(ctx context.Context) error {
 	w.bound.Store(false)
-	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(250*time.Millisecond), backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0))
+	b := startupBackoff()
 	for {
 		err := w.bindOnce(ctx)
 		if err == nil {
