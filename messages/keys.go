@@ -3,6 +3,7 @@ package messages
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -21,7 +22,7 @@ func badKey(data []byte, v any) (key string, why error) {
 	if !ok {
 		return "", nil
 	}
-	for _, k := range slices.Sorted(mapKeys(raw)) {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		f, known := fields[k]
 		if !known {
 			continue
@@ -41,7 +42,7 @@ func outOfRange(data []byte, v any) (key string, why error) {
 	if !ok {
 		return "", nil
 	}
-	for _, k := range slices.Sorted(mapKeys(raw)) {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		f, known := fields[k]
 		b := raw[k]
 		if !known || f.Type.Kind() < reflect.Int || f.Type.Kind() > reflect.Int64 || len(b) != 9 || b[0] != 0xcf {
@@ -73,16 +74,6 @@ func fieldsOf(data []byte, v any) (map[string]reflect.StructField, map[string]ms
 		}
 	}
 	return fields, raw, true
-}
-
-func mapKeys(m map[string]msgpack.RawMessage) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 var timeType = reflect.TypeFor[time.Time]()
