@@ -10,6 +10,10 @@ import (
 	"github.com/jetrun/jetrun/messages"
 )
 
+// termReasonLen bounds the reason a terminated message carries in the
+// server's advisory.
+const termReasonLen = 1024
+
 // settle carries out o, the one place a delivery ends: it stores o's result
 // first, then acks, terminates or naks the message. Storing the result and
 // the ack are retried through an outage of JetStream for as long as ctx
@@ -40,11 +44,7 @@ func (j *job) settle(ctx context.Context, o outcome) {
 		j.hbEnd()
 	case settleTerm:
 		j.w.m.terminated.WithLabelValues(string(o.kind)).Inc()
-		reason := o.reason
-		if len(reason) > 1024 {
-			reason = reason[:1024]
-		}
-		if err := j.msg.TermWithReason(reason); err != nil {
+		if err := j.msg.TermWithReason(messages.Clip(o.reason, termReasonLen)); err != nil {
 			j.log.Warn("terminate", "err", err)
 		}
 	case settleNak:
