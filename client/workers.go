@@ -29,26 +29,62 @@ type Worker struct {
 // messages.WorkersBucket has not expired. A worker that died drops out
 // within one lease (messages.WorkerLeaseTTL).
 func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
+	var out []Worker
+	err := c.eachWorker(ctx, func(w Worker) bool {
+		out = append(out, w)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// QueueWorker reports whether a live worker consumes queue; when none does
+// it also returns the queues that have live workers, sorted. It reads
+// leases only until it finds one of queue.
+func (c *Client) QueueWorker(ctx context.Context, queue string) (served bool, others []string, err error) {
+	err = c.eachWorker(ctx, func(w Worker) bool {
+		if w.Queue == queue {
+			served = true
+			return false
+		}
+		if !slices.Contains(others, w.Queue) {
+			others = append(others, w.Queue)
+		}
+		return true
+	})
+	if err != nil || served {
+		return served, nil, err
+	}
+	slices.Sort(others)
+	return false, others, nil
+}
+
+// eachWorker calls fn with each live worker, in no order, until fn returns
+// false: one stream-info call lists the keys, then one direct get reads
+// each lease.
+func (c *Client) eachWorker(ctx context.Context, fn func(Worker) bool) error {
 	st, err := c.js.Stream(ctx, "KV_"+messages.WorkersBucket)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, ErrNoWorkersBucket
+		return ErrNoWorkersBucket
 	}
 	if err != nil {
-		return nil, fmt.Errorf("workers: %w", err)
+		return fmt.Errorf("workers: %w", err)
 	}
 	prefix := "$KV." + messages.WorkersBucket + "."
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
-		return nil, fmt.Errorf("workers: %w", err)
+		return fmt.Errorf("workers: %w", err)
 	}
-	var out []Worker
 	for subject := range info.State.Subjects {
 		m, err := st.GetLastMsgForSubject(ctx, subject)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // expired meanwhile
 		}
 		if err != nil {
-			return nil, fmt.Errorf("workers: %s: %w", strings.TrimPrefix(subject, prefix), err)
+			return fmt.Errorf("workers: %s: %w", strings.TrimPrefix(subject, prefix), err)
 		}
 		if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
 			continue
@@ -58,8 +94,9 @@ func (c *Client) Workers(ctx context.Context) ([]Worker, error) {
 			c.opts.logger.Warn("undecodable worker entry skipped", "subject", subject, "err", err)
 			continue
 		}
-		out = append(out, Worker{WorkerInfo: *w, Seen: m.Time.UTC()})
+		if !fn(Worker{WorkerInfo: *w, Seen: m.Time.UTC()}) {
+			return nil
+		}
 	}
-	slices.SortFunc(out, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return nil
 }

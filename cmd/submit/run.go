@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -420,20 +419,10 @@ func errNote(r *messages.Result) string {
 // would wait in silence), naming the queues that have workers. A
 // deployment without the workers bucket is not checked.
 func queueServed(ctx context.Context, cl *client.Client, queue string) error {
-	workers, err := cl.Workers(ctx)
-	if err != nil {
-		return nil // cannot tell: the submit goes on
+	served, queues, err := cl.QueueWorker(ctx, queue)
+	if err != nil || served {
+		return nil // served, or cannot tell: the submit goes on
 	}
-	var queues []string
-	for _, w := range workers {
-		if w.Queue == queue {
-			return nil
-		}
-		if !slices.Contains(queues, w.Queue) {
-			queues = append(queues, w.Queue)
-		}
-	}
-	slices.Sort(queues)
 	have := "no worker is running"
 	if len(queues) > 0 {
 		have = "queues with live workers: " + strings.Join(queues, ", ")
