@@ -125,10 +125,7 @@ func (l *Lease) acquire(ctx context.Context, js jetstream.JetStream, c Config) e
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", messages.WorkersBucket, err)
 	}
-	data, err := messages.Encode(&l.info)
-	if err != nil {
-		return err
-	}
+	data := l.record()
 	key := c.WorkerID
 	for {
 		if l.rev, err = l.kv.Create(ctx, key, data); err == nil {
