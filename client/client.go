@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetrun/jetrun/internal/jsdirect"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -26,6 +27,8 @@ type Client struct {
 	// published message to its Pending.
 	slots    chan struct{}
 	inflight sync.Map // *nats.Msg -> *Pending
+
+	direct *jsdirect.Reader // batched direct gets (the inventory)
 
 	events  streamCache // JETRUN_EVENTS
 	results streamCache // JETRUN_RESULTS
@@ -47,10 +50,11 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		nc:    nc,
-		subj:  messages.NewSubjects(o.prefix),
-		opts:  o,
-		slots: make(chan struct{}, o.maxPending),
+		nc:     nc,
+		subj:   messages.NewSubjects(o.prefix),
+		opts:   o,
+		slots:  make(chan struct{}, o.maxPending),
+		direct: jsdirect.New(nc),
 	}
 	c.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(o.maxPending),

@@ -29,17 +29,26 @@ func startWorker(t *testing.T, e *env) *fake.Driver {
 	t.Helper()
 	ensureStreams(t, e.js, e.c.Prefix()) // before Run returns to the test: no race with the first submit
 	drv := fake.New(fake.Options{})
-	w, err := worker.New(natstest.Connect(t, e.srv), drv, worker.Config{
+	cfg := worker.Config{
 		Prefix:       e.c.Prefix(),
 		Queue:        e.c.Queue(),
 		WorkerID:     "test-worker",
 		Concurrency:  4,
 		PullWait:     200 * time.Millisecond,
 		DrainTimeout: 5 * time.Second,
-	}, slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		LeaseTTL:     3 * time.Second, // refreshed every second: running tasks show soon
+	}
+	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	w, err := worker.New(natstest.Connect(t, e.srv), drv, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	lease, err := worker.AcquireLease(t.Context(), e.js, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Report(w.Running)
+	t.Cleanup(lease.Release)
 	workertest.Run(t, w)
 	return drv
 }

@@ -261,7 +261,7 @@ func TestWireTypesMirror(t *testing.T) {
 		}
 		return out
 	}
-	for _, pair := range [][2]any{{Status{}, statusWire{}}, {Stat{}, statWire{}}, {Result{}, resultWire{}}} {
+	for _, pair := range [][2]any{{Status{}, statusWire{}}, {Stat{}, statWire{}}, {Result{}, resultWire{}}, {Summary{}, summaryWire{}}} {
 		a, b := keys(reflect.TypeOf(pair[0])), keys(reflect.TypeOf(pair[1]))
 		if !slices.Equal(a, b) {
 			t.Errorf("%T and %T differ:\n %v\n %v", pair[0], pair[1], a, b)

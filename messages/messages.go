@@ -57,6 +57,9 @@ type Task struct {
 	Workdir string `msgpack:"workdir,omitempty"`
 	// Reply is the reply prefix R; empty means P.events.<id>.
 	Reply string `msgpack:"reply,omitempty"`
+	// RetryOf is the id of the task this one runs again (submit retry):
+	// information for people and the inventory; workers do not act on it.
+	RetryOf string `msgpack:"retry_of,omitempty"`
 }
 
 // Volume modes, the optional third element of a Task volume.

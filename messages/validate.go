@@ -135,6 +135,11 @@ func (t *Task) checkFields() error {
 			return invalid("reply", "%s", reason)
 		}
 	}
+	if t.RetryOf != "" {
+		if err := validateID(t.RetryOf); err != nil {
+			return invalid("retry_of", "%s", err.(*ValidationError).Reason)
+		}
+	}
 	return nil
 }
 

@@ -141,7 +141,19 @@ type StreamConfig struct {
 	// RunsMaxBytes bounds JETRUN_RUNS; the oldest records go first.
 	// Default 64 MiB.
 	RunsMaxBytes int64
-	// Replicas is the replication factor of all five streams (at most 5;
+	// IndexMaxAge is how long JETRUN_INDEX lists a finished task. Default
+	// 7 days, like results.
+	IndexMaxAge time.Duration
+	// IndexMaxBytes bounds JETRUN_INDEX; the oldest records go first.
+	// Default 1 GiB (a record is about 300 bytes plus its spec).
+	IndexMaxBytes int64
+	// DeadMaxAge is how long JETRUN_DEAD keeps a dead letter. Default 7
+	// days.
+	DeadMaxAge time.Duration
+	// DeadMaxBytes bounds JETRUN_DEAD; the oldest dead letters go first,
+	// counted by jetrun_dead_letters_dropped_total. Default 256 MiB.
+	DeadMaxBytes int64
+	// Replicas is the replication factor of all the streams (at most 5;
 	// more than 1 needs a JetStream cluster). A verifying worker accepts
 	// streams with at least as many. Default 1.
 	Replicas int
@@ -240,6 +252,18 @@ func (s StreamConfig) withDefaults() StreamConfig {
 	}
 	if s.RunsMaxBytes == 0 {
 		s.RunsMaxBytes = 64 << 20
+	}
+	if s.IndexMaxAge == 0 {
+		s.IndexMaxAge = 7 * 24 * time.Hour
+	}
+	if s.IndexMaxBytes == 0 {
+		s.IndexMaxBytes = 1 << 30
+	}
+	if s.DeadMaxAge == 0 {
+		s.DeadMaxAge = 7 * 24 * time.Hour
+	}
+	if s.DeadMaxBytes == 0 {
+		s.DeadMaxBytes = 256 << 20
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1

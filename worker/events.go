@@ -115,18 +115,19 @@ func (e *events) status(state, detail string) {
 	}, false)
 }
 
-// result flushes earlier events, stores r in JETRUN_RESULTS, then
-// publishes it on R.result (through JETRUN_EVENTS when R is stored there).
+// result flushes earlier events, stores r in JETRUN_RESULTS, calls record
+// with the result stored, then publishes it on R.result (through
+// JETRUN_EVENTS when R is stored there); it returns the result stored.
 // Each step is retried (Worker.retryNATS) until it succeeds or ctx ends, so
 // an outage delays a result but does not lose it; R.result is never
 // published before the result is stored. When a result for this id is
 // already stored, that one is published instead: there is exactly one
 // result.
-func (e *events) result(ctx context.Context, r *messages.Result) error {
+func (e *events) result(ctx context.Context, r *messages.Result, record func(*messages.Result) error) (*messages.Result, error) {
 	e.flush()
 	data, err := messages.Encode(r)
 	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
+		return nil, fmt.Errorf("encode result: %w", err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -139,7 +140,13 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store result in %s: %w", stored, err)
+		return nil, fmt.Errorf("store result in %s: %w", stored, err)
+	}
+	if first, err := messages.DecodeResult(data); err == nil {
+		r = first
+	}
+	if err := record(r); err != nil {
+		return nil, err
 	}
 	subject := messages.ResultSubject(e.reply)
 	err = e.w.retryNATS(ctx, e.log, "publish result", func(ctx context.Context) error {
@@ -155,9 +162,9 @@ func (e *events) result(ctx context.Context, r *messages.Result) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("publish result to %s (it is stored in %s): %w", subject, stored, err)
+		return nil, fmt.Errorf("publish result to %s (it is stored in %s): %w", subject, stored, err)
 	}
-	return nil
+	return r, nil
 }
 
 // storeResult publishes data on subject, P.results.<id>, and returns the
@@ -183,16 +190,22 @@ func (e *events) storeResult(ctx context.Context, subject string, data []byte) (
 	}
 }
 
-// resultExists reports whether JETRUN_RESULTS holds a result for the task,
-// whatever its reply prefix; ctx bounds the lookup.
-func (e *events) resultExists(ctx context.Context) (bool, error) {
-	_, err := e.w.streams().results.GetLastMsgForSubject(ctx, e.w.subj.StoredResult(e.id))
+// storedResult returns the result JETRUN_RESULTS holds for the task,
+// whatever its reply prefix, or nil when it holds none; ctx bounds the
+// lookup. A stored message that does not decode is returned as a result
+// with only the task's id and an error saying so: it still means done.
+func (e *events) storedResult(ctx context.Context) (*messages.Result, error) {
+	m, err := e.w.streams().results.GetLastMsgForSubject(ctx, e.w.subj.StoredResult(e.id))
 	switch {
 	case err == nil:
-		return true, nil
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return false, nil
+		return nil, nil
 	default:
-		return false, fmt.Errorf("look up earlier result: %w", err)
+		return nil, fmt.Errorf("look up earlier result: %w", err)
 	}
+	r, derr := messages.DecodeResult(m.Data)
+	if derr != nil {
+		return &messages.Result{ID: e.id, Status: messages.ResultError, ExitCode: -1, Error: fmt.Sprintf("stored result does not decode: %v", derr), Finished: m.Time.UTC()}, nil
+	}
+	return r, nil
 }

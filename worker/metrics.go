@@ -20,6 +20,8 @@ type metrics struct {
 	logBytes       prometheus.Counter
 	logDropped     prometheus.Counter
 	slots          prometheus.Gauge
+	deadLetters    prometheus.Counter
+	dead           *deadCollector
 }
 
 func newMetrics(concurrency int) *metrics {
@@ -65,7 +67,12 @@ func newMetrics(concurrency int) *metrics {
 			Name: "jetrun_worker_slots", Help: "Concurrency: the most tasks this worker runs at once.",
 		}),
 	}
+	m.deadLetters = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jetrun_dead_letters_written_total", Help: "Dead letters this worker stored in JETRUN_DEAD.",
+	})
+	m.dead = newDeadCollector()
 	m.slots.Set(float64(concurrency))
+	reg.MustRegister(m.deadLetters, m.dead)
 	reg.MustRegister(m.tasks, m.running, m.duration, m.prepareRetries, m.pull, m.redeliveries, m.natsRetries,
 		m.requeued, m.terminated, m.logBytes, m.logDropped, m.slots,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

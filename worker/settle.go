@@ -15,7 +15,8 @@ import (
 const termReasonLen = 1024
 
 // settle carries out o, the one place a delivery ends: it stores o's result
-// first, then acks, terminates or naks the message. Storing the result and
+// first, then the inventory's records of it (record), then acks,
+// terminates or naks the message. Storing the result and
 // the ack are retried through an outage of JetStream for as long as ctx
 // lasts, the lease kept by the heartbeat; a result still not stored when
 // the worker stops hands the task back, so it is not lost.
@@ -26,12 +27,18 @@ func (j *job) settle(ctx context.Context, o outcome) {
 			r.Finished = time.Now().UTC()
 		}
 		r.Error = messages.Clip(r.Error, messages.MaxErrorLen)
-		if err := j.ev.result(ctx, r); err != nil {
-			j.log.Error("result not stored; handing the task back", "err", err)
-			o = requeue(KindResult, 0, err)
-		} else {
+		// The inventory's records go between storing the result and
+		// publishing it: whoever sees the result finds them.
+		_, err := j.ev.result(ctx, r, func(stored *messages.Result) error { return j.record(ctx, stored) })
+		if err == nil {
 			j.w.m.tasks.WithLabelValues(r.Status).Inc()
 			j.log.Info("task finished", "status", r.Status, "exit_code", r.ExitCode, "error", r.Error)
+		}
+		if err != nil {
+			// The next delivery finds the stored result and writes what
+			// is missing.
+			j.log.Error("result or its records not stored; handing the task back", "err", err)
+			o = requeue(KindResult, 0, err)
 		}
 	}
 	j.done = true

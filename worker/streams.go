@@ -41,14 +41,15 @@ func Provision(ctx context.Context, js jetstream.JetStream, c Config, log *slog.
 }
 
 // StreamNames are the streams Provision creates, in the order tasks,
-// events, cancels, results, runs.
+// events, cancels, results, runs, index, dead, counters.
 func StreamNames() []string {
-	return []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream, messages.ResultsStream, messages.RunsStream}
+	return []string{messages.TasksStream, messages.EventsStream, messages.CancelsStream, messages.ResultsStream, messages.RunsStream,
+		messages.IndexStream, messages.DeadStream, messages.CountersStream}
 }
 
 // streams are the handles a worker looks messages up in.
 type streams struct {
-	events, cancels, results, runs jetstream.Stream
+	events, cancels, results, runs, dead jetstream.Stream
 }
 
 // streamConfigs is the layout of docs/protocol.md for c, in the order
@@ -64,6 +65,8 @@ func streamConfigs(c Config) []jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Duplicates:  s.Duplicates,
 		MaxMsgSize:  s.MaxTaskSize,
+		// The inventory lists queued tasks with direct gets.
+		AllowDirect: true,
 		Replicas:    s.Replicas,
 	}, {
 		Name:        messages.EventsStream,
@@ -127,6 +130,47 @@ func streamConfigs(c Config) []jetstream.StreamConfig {
 		Duplicates:        s.Duplicates,
 		AllowDirect:       true,
 		Replicas:          s.Replicas,
+	}, {
+		Name:        messages.IndexStream,
+		Description: "jetrun task index: one summary per finished task, by state, queue and id",
+		Subjects:    []string{subj.AllIndex()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+		// One record per task; its subject's state token makes "the
+		// failed tasks of queue Q" a subject filter.
+		MaxMsgsPerSubject: 1,
+		MaxAge:            s.IndexMaxAge,
+		MaxBytes:          s.IndexMaxBytes,
+		Duplicates:        s.Duplicates,
+		AllowDirect:       true,
+		Replicas:          s.Replicas,
+	}, {
+		Name:        messages.DeadStream,
+		Description: "jetrun dead letters: the task message of every task that did not succeed",
+		Subjects:    []string{subj.AllDead()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		// The oldest go first, counted (jetrun_dead_letters_dropped_total).
+		Discard:           jetstream.DiscardOld,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            s.DeadMaxAge,
+		MaxBytes:          s.DeadMaxBytes,
+		MaxMsgSize:        s.MaxTaskSize + 4096,
+		Duplicates:        s.Duplicates,
+		AllowDirect:       true,
+		Replicas:          s.Replicas,
+	}, {
+		Name:            messages.CountersStream,
+		Description:     "jetrun counters: dead letters removed by purge and retry",
+		Subjects:        []string{subj.AllCounters()},
+		Retention:       jetstream.LimitsPolicy,
+		Storage:         jetstream.FileStorage,
+		Discard:         jetstream.DiscardOld,
+		AllowMsgCounter: true,
+		AllowDirect:     true,
+		MaxBytes:        1 << 20,
+		Replicas:        s.Replicas,
 	}}
 }
 
@@ -156,7 +200,7 @@ func bindStreams(ctx context.Context, js jetstream.JetStream, c Config,
 		}
 		out = append(out, st)
 	}
-	return streams{events: out[1], cancels: out[2], results: out[3], runs: out[4]}, nil
+	return streams{events: out[1], cancels: out[2], results: out[3], runs: out[4], dead: out[6]}, nil
 }
 
 // provisionHint says how to fix a layout a worker refuses.
@@ -315,6 +359,9 @@ func layoutDiffs(have, want jetstream.StreamConfig) []string {
 	}
 	if want.AllowDirect && !have.AllowDirect {
 		add("allow_direct is off, want on")
+	}
+	if want.AllowMsgCounter && !have.AllowMsgCounter {
+		add("allow_msg_counter is off, want on")
 	}
 	if unlimited(have.MaxMsgsPerSubject) != unlimited(want.MaxMsgsPerSubject) ||
 		!unlimited(want.MaxMsgsPerSubject) && have.MaxMsgsPerSubject != want.MaxMsgsPerSubject {

@@ -147,16 +147,21 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 	w := j.w
 	j.bind(a.task.ID, a.reply, a.stored)
 
-	var exists bool
+	var earlier *messages.Result
 	err := w.retryNATS(base, j.log, "look up earlier result", func(ctx context.Context) (err error) {
-		exists, err = j.ev.resultExists(ctx)
+		earlier, err = j.ev.storedResult(ctx)
 		return err
 	})
 	switch {
 	case err != nil:
 		return j.lookupFailed(base, err)
-	case exists:
+	case earlier != nil:
 		j.log.Info("task already has a result; not running it again")
+		// The delivery that stored it may have died before the
+		// inventory's records: write them (again) before the ack.
+		if err := j.record(base, earlier); err != nil {
+			return requeue(KindResult, 0, err)
+		}
 		return ack(nil)
 	}
 	var runs int

@@ -207,6 +207,7 @@ func (w *Worker) bindOnce(ctx context.Context) error {
 	w.mu.Lock()
 	w.st, w.cons = st, cons
 	w.mu.Unlock()
+	w.m.dead.bind(w.js, st.dead, w.subj)
 	return nil
 }
 

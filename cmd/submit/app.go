@@ -47,6 +47,10 @@ var commands = map[string]func(ioStreams, *globals) runner{
 	"cancel":  func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
 	"workers": func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
 	"queues":  func(s ioStreams, g *globals) runner { return newQueuesCmd(s, g) },
+	"ls":      func(s ioStreams, g *globals) runner { return newLsCmd(s, g) },
+	"inspect": func(s ioStreams, g *globals) runner { return newInspectCmd(s, g) },
+	"retry":   func(s ioStreams, g *globals) runner { return newRetryCmd(s, g) },
+	"purge":   func(s ioStreams, g *globals) runner { return newPurgeCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -59,7 +63,11 @@ Commands:
   status  show a task's latest status or result
   cancel  cancel a task
   workers list the live workers: queue, running tasks, last seen
-  queues  list the queues: queued, running, workers
+  queues  list the queues: queued, running, dead letters, finished, workers
+  ls      list tasks: queued, running, finished, dead letters; filtered, paged
+  inspect show everything kept about one task: spec, statuses, result
+  retry   run a finished task again (or every dead letter of a queue)
+  purge   remove dead letters
 
 Run 'submit COMMAND --help' for a command's flags.
 

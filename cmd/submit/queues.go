@@ -8,8 +8,10 @@ import (
 )
 
 const queuesAbout = `Lists the queues: tasks queued (stored in JETRUN_TASKS and not held by a
-worker), running (held by live workers, as of their last lease write), and
-the live workers consuming each with their slots.`
+worker), running (held by live workers, as of their last lease write),
+redelivered (delivered more than once), dead letters (JETRUN_DEAD), tasks
+finished in the last minute and hour (JETRUN_INDEX), and the live workers
+consuming each with their slots.`
 
 // queuesCmd is submit queues: every queue with tasks or workers.
 type queuesCmd struct {
@@ -25,11 +27,17 @@ func newQueuesCmd(s ioStreams, g *globals) *queuesCmd {
 
 // queueView is one line of submit queues.
 type queueView struct {
-	Queue   string   `json:"queue"`
-	Queued  uint64   `json:"queued"`
-	Running int      `json:"running"`
-	Workers []string `json:"workers"`
-	Slots   int      `json:"slots"`
+	Queue          string   `json:"queue"`
+	Queued         uint64   `json:"queued"`
+	Running        int      `json:"running"`
+	InFlight       uint64   `json:"in_flight"`
+	Redelivered    uint64   `json:"redelivered"`
+	Dead           uint64   `json:"dead_letters"`
+	Failed         uint64   `json:"failed"`
+	FinishedMinute uint64   `json:"finished_last_minute"`
+	FinishedHour   uint64   `json:"finished_last_hour"`
+	Workers        []string `json:"workers"`
+	Slots          int      `json:"slots"`
 }
 
 // Run prints the queues.
@@ -47,15 +55,18 @@ func (c *queuesCmd) Run(ctx context.Context, args []string) error {
 	}
 	views := make([]queueView, 0, len(qs))
 	for _, q := range qs {
-		views = append(views, queueView{Queue: q.Name, Queued: q.Queued(), Running: q.Running, Workers: append([]string{}, q.Workers...), Slots: q.Slots})
+		views = append(views, queueView{Queue: q.Name, Queued: q.Queued(), Running: q.Running, InFlight: q.InFlight, Redelivered: q.Redelivered,
+			Dead: q.Dead, Failed: q.Failed, FinishedMinute: q.FinishedLastMinute, FinishedHour: q.FinishedLastHour,
+			Workers: append([]string{}, q.Workers...), Slots: q.Slots})
 	}
 	if c.asJSON {
 		return printJSON(c.stdout, views)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "QUEUE\tQUEUED\tRUNNING\tSLOTS\tWORKERS")
+	fmt.Fprintln(tw, "QUEUE\tQUEUED\tRUNNING\tREDELIVERED\tDEAD\tFAILED\tDONE/1M\tDONE/1H\tSLOTS\tWORKERS")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", v.Queue, v.Queued, v.Running, v.Slots, strings.Join(v.Workers, ","))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", v.Queue, v.Queued, v.Running, v.Redelivered, v.Dead, v.Failed,
+			v.FinishedMinute, v.FinishedHour, v.Slots, strings.Join(v.Workers, ","))
 	}
 	return tw.Flush()
 }
