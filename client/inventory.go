@@ -151,6 +151,7 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*TaskPage, error) {
 			}
 		}
 	}
+	all = dropSettling(all)
 	slices.SortStableFunc(all, func(a, b TaskSummary) int {
 		if c := b.Updated.Compare(a.Updated); c != 0 {
 			return c
@@ -163,6 +164,19 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*TaskPage, error) {
 		page.Next = page.Tasks[o.Limit-1].Updated
 	}
 	return page, nil
+}
+
+// dropSettling removes the queued line of a task also listed running or
+// finished: its message stays in JETRUN_TASKS from its result until its
+// worker's ack lands, a moment later.
+func dropSettling(all []TaskSummary) []TaskSummary {
+	settled := map[string]bool{}
+	for _, s := range all {
+		if s.State != StateQueued {
+			settled[s.ID] = true
+		}
+	}
+	return slices.DeleteFunc(all, func(s TaskSummary) bool { return s.State == StateQueued && settled[s.ID] })
 }
 
 func (o *ListOptions) check() error {
@@ -339,7 +353,9 @@ func (c *Client) deadSummary(m *jsdirect.Msg) (TaskSummary, bool) {
 type TaskDetail struct {
 	TaskSummary
 	// Spec is the task as submitted, without its input (InputBytes says
-	// how long that was); nil when no stream keeps it.
+	// how long that was); nil when no stream keeps it. Its env values are
+	// empty when it comes from the index (only a dead letter or a queued
+	// message keeps them).
 	Spec       *messages.Task
 	InputBytes int
 	// Statuses are its status events, oldest first (tasks with the

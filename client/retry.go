@@ -96,11 +96,11 @@ func (c *Client) fullSpec(ctx context.Context, d *TaskDetail) (*messages.Task, e
 		return t, nil
 	}
 	switch {
-	case d.Spec != nil && d.InputBytes == 0:
+	case d.Spec != nil && d.InputBytes == 0 && len(d.Spec.Env) == 0:
 		t := *d.Spec
 		return &t, nil
 	case d.Spec != nil:
-		return nil, fmt.Errorf("%w: its %d-byte input is kept only in a dead letter, and it has none (it succeeded, or its dead letter expired or was purged)", ErrNoSpec, d.InputBytes)
+		return nil, fmt.Errorf("%w: its input and env values are kept only in a dead letter, and it has none (it succeeded, or its dead letter expired or was purged)", ErrNoSpec)
 	default:
 		return nil, fmt.Errorf("%w: no dead letter or index record of it is left", ErrNoSpec)
 	}

@@ -442,7 +442,8 @@ func replyData(m *nats.Msg) string {
 }
 
 // TestSubmitterCannotConsumeTasks: a submitter can put work in the queue
-// but never take it out, look inside it, or see it on the wire.
+// (and list it, see TestInventoryUnderTheShippedConf) but never take it
+// out or see it on the wire.
 func TestSubmitterCannotConsumeTasks(t *testing.T) {
 	f := startFromConf(t)
 	w, s := f.connect(t, "worker"), f.connect(t, "submitter")
@@ -463,11 +464,11 @@ func TestSubmitterCannotConsumeTasks(t *testing.T) {
 		_, err := s.nc.RequestWithContext(ctx, nextSubject, []byte(`{"batch":1,"expires":2000000000}`))
 		return err
 	})
-	// Not even looking the consumer up (the first step of js.Consumer).
-	infoSubject := "$JS.API.CONSUMER.INFO." + tasksStream + "." + consumer
-	s.refuse(t, infoSubject, func(ctx context.Context) error {
-		_, err := s.js.Consumer(ctx, tasksStream, consumer)
-		return err
+	// Nor deleting it (looking it up is allowed: submit queues reads its
+	// counts).
+	deleteSubject := "$JS.API.CONSUMER.DELETE." + tasksStream + "." + consumer
+	s.refuse(t, deleteSubject, func(ctx context.Context) error {
+		return s.js.DeleteConsumer(ctx, tasksStream, consumer)
 	})
 	// No reading a stored task.
 	getSubject := "$JS.API.STREAM.MSG.GET." + tasksStream

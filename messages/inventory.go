@@ -90,7 +90,8 @@ type Summary struct {
 	// LogBytes is the result's count of output bytes published.
 	LogBytes int64 `msgpack:"log_bytes,omitempty"`
 	// Spec is the task as submitted, without its input (InputBytes says
-	// how long that was); absent when the message did not decode.
+	// how long that was) and with its env values emptied (the keys are
+	// kept); absent when the message did not decode.
 	Spec       *Task `msgpack:"spec,omitempty"`
 	InputBytes int   `msgpack:"input_bytes,omitempty"`
 	// Dead reports that the task message was kept in DeadStream.

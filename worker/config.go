@@ -145,13 +145,13 @@ type StreamConfig struct {
 	// 7 days, like results.
 	IndexMaxAge time.Duration
 	// IndexMaxBytes bounds JETRUN_INDEX; the oldest records go first.
-	// Default 1 GiB (a record is about 300 bytes plus its spec).
+	// Default 256 MiB (a record is about 300 bytes plus its spec).
 	IndexMaxBytes int64
 	// DeadMaxAge is how long JETRUN_DEAD keeps a dead letter. Default 7
 	// days.
 	DeadMaxAge time.Duration
 	// DeadMaxBytes bounds JETRUN_DEAD; the oldest dead letters go first,
-	// counted by jetrun_dead_letters_dropped_total. Default 256 MiB.
+	// counted by jetrun_dead_letters_dropped_total. Default 128 MiB.
 	DeadMaxBytes int64
 	// Replicas is the replication factor of all the streams (at most 5;
 	// more than 1 needs a JetStream cluster). A verifying worker accepts
@@ -257,13 +257,13 @@ func (s StreamConfig) withDefaults() StreamConfig {
 		s.IndexMaxAge = 7 * 24 * time.Hour
 	}
 	if s.IndexMaxBytes == 0 {
-		s.IndexMaxBytes = 1 << 30
+		s.IndexMaxBytes = 256 << 20
 	}
 	if s.DeadMaxAge == 0 {
 		s.DeadMaxAge = 7 * 24 * time.Hour
 	}
 	if s.DeadMaxBytes == 0 {
-		s.DeadMaxBytes = 256 << 20
+		s.DeadMaxBytes = 128 << 20
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1

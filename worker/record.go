@@ -39,6 +39,11 @@ func (j *job) record(ctx context.Context, r *messages.Result) error {
 	if t, err := messages.DecodeTask(data); err == nil {
 		sum.InputBytes = len(t.Input)
 		t.Input = nil
+		// Every reader of the index sees it: env values (secrets, often)
+		// stay only in the dead letter, if any.
+		for k := range t.Env {
+			t.Env[k] = ""
+		}
 		sum.Spec = t
 	}
 	if state != messages.TaskSucceeded {

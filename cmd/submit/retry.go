@@ -13,8 +13,8 @@ import (
 const retryAbout = `Runs a finished task again as a new task, linked to the first: ID-r1 for
 task ID (then ID-r2 for ID-r1 ...), with retry_of set to ID, on the queue
 the first ran on. The spec comes from the task's dead letter (every task
-that did not succeed, input included) or, for a task that succeeded
-without an input, from its index record. Prints the new id.
+that did not succeed, input and env included) or, for a task that
+succeeded without an input or env, from its index record. Prints the new id.
 
 --all retries the dead letters matching --queue and --since instead, the
 newest first, at most --limit of them; a task already retried is skipped
