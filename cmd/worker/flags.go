@@ -76,6 +76,25 @@ func (m memFlag) String() string {
 
 func (m memFlag) Set(s string) error { return m.v.UnmarshalText([]byte(s)) }
 
+// sizeFlag is a stream size in bytes, written like a memory size (128M).
+type sizeFlag struct{ v *int64 }
+
+func (f sizeFlag) String() string {
+	if f.v == nil || *f.v == 0 {
+		return ""
+	}
+	return driver.Memory(*f.v).String()
+}
+
+func (f sizeFlag) Set(s string) error {
+	var m driver.Memory
+	if err := m.UnmarshalText([]byte(s)); err != nil {
+		return err
+	}
+	*f.v = int64(m)
+	return nil
+}
+
 func defaultDataDir() string {
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
 		return d + "/jetrun"
@@ -114,6 +133,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.AckWait, "ack-wait", worker.DefaultAckWait, "lease of a delivered task, kept alive by heartbeats (consumer setting, shared by the fleet)")
 	fs.IntVar(&c.MaxDeliver, "max-deliver", worker.DefaultMaxDeliver, "runs of a task at most (a run: its container prepared); the last one always ends in a result. Deliveries that ran nothing, such as during a NATS outage, do not count")
 	fs.IntVar(&c.Streams.Replicas, "replicas", 1, "replicas of the JetStream streams (1 to 5; more than 1 needs a NATS cluster). --provision creates them so, keeping more where an operator set more; a worker with --nats refuses streams with fewer. The consumer has its stream's")
+	fs.DurationVar(&c.Streams.IndexMaxAge, "index-max-age", 0, "how long JETRUN_INDEX lists a finished task (default 168h); set at --provision")
+	fs.Var(sizeFlag{&c.Streams.IndexMaxBytes}, "index-max-bytes", "size of JETRUN_INDEX, the oldest records dropped first (default 256MiB); set at --provision")
+	fs.DurationVar(&c.Streams.DeadMaxAge, "dead-max-age", 0, "how long JETRUN_DEAD keeps a dead letter (default 168h); set at --provision")
+	fs.Var(sizeFlag{&c.Streams.DeadMaxBytes}, "dead-max-bytes", "size of JETRUN_DEAD, the oldest dead letters dropped first and counted in jetrun_dead_letters_dropped_total (default 128MiB); set at --provision")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
