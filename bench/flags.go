@@ -16,9 +16,10 @@ const (
 	benchThroughput = "throughput"
 	benchLogs       = "logs"
 	benchMemory     = "memory"
+	benchInventory  = "inventory"
 )
 
-var allBenchmarks = []string{benchPipeline, benchLatency, benchThroughput, benchLogs, benchMemory}
+var allBenchmarks = []string{benchPipeline, benchLatency, benchThroughput, benchLogs, benchMemory, benchInventory}
 
 // config is the parsed command line.
 type config struct {
@@ -35,6 +36,7 @@ type config struct {
 	throughputConc      int
 	logsMiB             int
 	memoryTasks         int
+	inventoryTasks      int
 	args                []string
 }
 
@@ -54,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.throughputConc, "throughput-concurrency", 4, "containers at once in the throughput benchmark")
 	fs.IntVar(&c.logsMiB, "logs-mib", 100, "MiB the container writes to stdout in the logs benchmark")
 	fs.IntVar(&c.memoryTasks, "memory-tasks", 16, "running tasks while measuring the busy worker's memory")
+	fs.IntVar(&c.inventoryTasks, "inventory-tasks", 100000, "finished tasks in the index the inventory benchmark lists")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -79,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		{"pipeline-concurrency", c.pipelineConcurrency, 1, 10000},
 		{"latency-samples", c.latencySamples, 1, 1000},
 		{"throughput-tasks", c.throughputTasks, 1, 1000},
+		{"inventory-tasks", c.inventoryTasks, 1000, 1_000_000},
 		{"throughput-concurrency", c.throughputConc, 1, 64},
 		{"logs-mib", c.logsMiB, 1, 1024},
 		{"memory-tasks", c.memoryTasks, 1, 256},

@@ -107,6 +107,7 @@ func (h *harness) runAll(ctx context.Context) error {
 		benchThroughput: h.throughput,
 		benchLogs:       h.logs,
 		benchMemory:     h.memory,
+		benchInventory:  h.inventory,
 	}
 	h.warnLoad()
 	var errs []error
