@@ -92,8 +92,6 @@ func (h *harness) inventory(ctx context.Context) (*result, error) {
 	return r, nil
 }
 
-
-
 // fillIndex publishes n index records, as workers write them: one in a
 // thousand failed, the rest succeeded, in two queues.
 func fillIndex(ctx context.Context, js jetstream.JetStream, n int) error {
