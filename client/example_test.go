@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -237,6 +238,68 @@ func ExampleClient_Logs() {
 	// line 1
 	// line 2
 	// done: true success
+}
+
+// Listing tasks: the failed ones of a queue, newest first, page by page.
+func ExampleClient_List() {
+	nc, stop := startJetrun()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, _ := client.New(nc)
+	for i, code := range []string{"0", "3", "0", "4"} {
+		if _, err := c.Run(ctx, &messages.Task{ID: fmt.Sprintf("nightly-%d", i), Image: "busybox", Cmd: []string{"exit", code}}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	o := client.ListOptions{State: client.StateFailed, Queue: messages.DefaultQueue, Limit: 1}
+	for {
+		page, err := c.List(ctx, o)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, t := range page.Tasks {
+			fmt.Println(t.ID, t.State, t.ExitCode)
+		}
+		if !page.More {
+			break
+		}
+		o.Before = page.Next
+	}
+	// Output:
+	// nightly-3 failed 4
+	// nightly-1 failed 3
+}
+
+// Retrying a failed task once its cause is fixed: the retry is a new task
+// linked to the first, and inspecting either shows the link.
+func ExampleClient_Retry() {
+	nc, stop := startJetrun()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, _ := client.New(nc)
+	if _, err := c.Run(ctx, &messages.Task{ID: "import-7", Image: "busybox", Cmd: []string{"exit", "1"}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	next, err := c.Retry(ctx, "import-7")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	first, _ := c.Inspect(ctx, "import-7")
+	fmt.Println(next, "retries", first.ID, "-", first.RetriedAs)
+	if _, err := c.Retry(ctx, "import-7"); errors.Is(err, client.ErrAlreadyRetried) {
+		fmt.Println("a second retry of import-7 is refused")
+	}
+	// Output:
+	// import-7-r1 retries import-7 - import-7-r1
+	// a second retry of import-7 is refused
 }
 
 // startJetrun starts what a producer finds in production, in process: a
