@@ -457,7 +457,9 @@ func (c *Client) inspect(ctx context.Context, id string, links bool) (*TaskDetai
 	}
 	if links && d.State != StateQueued && d.State != StateRunning {
 		next := messages.RetryID(id)
-		if n, err := c.inspect(ctx, next, false); err == nil && n.RetryOf == id {
+		// Its retry_of proves the link; a retry caught between its result
+		// and its index record has no spec to read yet, and its name says.
+		if n, err := c.inspect(ctx, next, false); err == nil && (n.RetryOf == id || n.Spec == nil) {
 			d.RetriedAs = next
 		}
 	}
