@@ -453,8 +453,14 @@ func TestInventoryKilledWorkerLeavesWithinALease(t *testing.T) {
 	e, _ := embedded(t, testproc.FreePort(t), t.TempDir())
 	second := launch(t, "inv-second-"+strings.ToLower(rand.Text()[:6]), "--nats", e.url, "--queue", "other")
 	live := func() []string {
+		r := e.quiet(t, "workers", "--json")
+		var ws []workerOut
+		if err := json.Unmarshal([]byte(r.stdout), &ws); r.code != 0 || err != nil {
+			t.Logf("workers --json: exit %d, stderr %q", r.code, r.stderr) // polled again
+			return nil
+		}
 		var ids []string
-		for _, w := range jsonOf[[]workerOut](t, e, "workers", "--json") {
+		for _, w := range ws {
 			ids = append(ids, w.ID)
 		}
 		return ids
