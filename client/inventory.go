@@ -168,15 +168,22 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*TaskPage, error) {
 
 // dropSettling removes the queued line of a task also listed running or
 // finished: its message stays in JETRUN_TASKS from its result until its
-// worker's ack lands, a moment later.
+// worker's ack lands, a moment later; and the running line of a task also
+// listed finished, from a lease written before it ended.
 func dropSettling(all []TaskSummary) []TaskSummary {
-	settled := map[string]bool{}
+	settled, finished := map[string]bool{}, map[string]bool{}
 	for _, s := range all {
 		if s.State != StateQueued {
 			settled[s.ID] = true
 		}
+		if s.State != StateQueued && s.State != StateRunning {
+			finished[s.ID] = true
+		}
 	}
-	return slices.DeleteFunc(all, func(s TaskSummary) bool { return s.State == StateQueued && settled[s.ID] })
+	// A lease is up to 5 s old: a task it shows running may be finished.
+	return slices.DeleteFunc(all, func(s TaskSummary) bool {
+		return s.State == StateQueued && settled[s.ID] || s.State == StateRunning && finished[s.ID]
+	})
 }
 
 func (o *ListOptions) check() error {
@@ -405,6 +412,10 @@ func (c *Client) inspect(ctx context.Context, id string, links bool) (*TaskDetai
 			}
 		}
 	}
+	// The dead letter itself says whether one is kept: the index record's
+	// flag is as of the task's end, before a purge, retry or retention
+	// removed it.
+	d.Dead = false
 	if m, err := last(messages.DeadStream, c.subj.DeadFilter("", id)); err != nil {
 		return nil, err
 	} else if m != nil {

@@ -31,35 +31,35 @@ import (
 // Task is a unit of work published to P.tasks.<queue>.
 type Task struct {
 	// ID is required: 1 to 128 of A-Z a-z 0-9 _ - (it is a subject token).
-	ID string `msgpack:"id"`
+	ID string `msgpack:"id" json:"id"`
 	// Image is required: a Docker image reference.
-	Image string `msgpack:"image"`
+	Image string `msgpack:"image" json:"image"`
 	// Cmd is the argv; empty means the image's default command.
-	Cmd []string `msgpack:"cmd,omitempty"`
+	Cmd []string `msgpack:"cmd,omitempty" json:"cmd,omitempty"`
 	// Env holds environment variables.
-	Env map[string]string `msgpack:"env,omitempty"`
+	Env map[string]string `msgpack:"env,omitempty" json:"env,omitempty"`
 	// Input is fed to the container's stdin, then stdin is closed.
-	Input []byte `msgpack:"input,omitempty"`
+	Input []byte `msgpack:"input,omitempty" json:"input,omitempty"`
 	// Labels are container labels; keys starting "jetrun." are reserved.
-	Labels map[string]string `msgpack:"labels,omitempty"`
+	Labels map[string]string `msgpack:"labels,omitempty" json:"labels,omitempty"`
 	// TimeoutMS is the run timeout in milliseconds; 0 means the worker's
 	// default.
-	TimeoutMS int64 `msgpack:"timeout_ms,omitempty"`
+	TimeoutMS int64 `msgpack:"timeout_ms,omitempty" json:"timeout_ms,omitempty"`
 	// Memory is the memory limit in bytes; 0 means the worker's default.
-	Memory int64 `msgpack:"memory,omitempty"`
+	Memory int64 `msgpack:"memory,omitempty" json:"memory,omitempty"`
 	// CPUs is the CPU limit in milli-CPUs; 0 means the worker's default.
-	CPUs int64 `msgpack:"cpus,omitempty"`
+	CPUs int64 `msgpack:"cpus,omitempty" json:"cpus,omitempty"`
 	// Volumes are bind mounts: [host path, container path] or [host path,
 	// container path, mode] with mode VolumeReadOnly or VolumeReadWrite;
 	// without a mode a volume is read-only.
-	Volumes [][]string `msgpack:"volumes,omitempty"`
+	Volumes [][]string `msgpack:"volumes,omitempty" json:"volumes,omitempty"`
 	// Workdir is the working directory inside the container.
-	Workdir string `msgpack:"workdir,omitempty"`
+	Workdir string `msgpack:"workdir,omitempty" json:"workdir,omitempty"`
 	// Reply is the reply prefix R; empty means P.events.<id>.
-	Reply string `msgpack:"reply,omitempty"`
+	Reply string `msgpack:"reply,omitempty" json:"reply,omitempty"`
 	// RetryOf is the id of the task this one runs again (submit retry):
 	// information for people and the inventory; workers do not act on it.
-	RetryOf string `msgpack:"retry_of,omitempty"`
+	RetryOf string `msgpack:"retry_of,omitempty" json:"retry_of,omitempty"`
 }
 
 // Volume modes, the optional third element of a Task volume.
@@ -94,17 +94,17 @@ const (
 // task, in order.
 type Status struct {
 	// ID is the task id.
-	ID string `msgpack:"id"`
+	ID string `msgpack:"id" json:"id"`
 	// State is StatePreparing, StatePulling or StateRunning.
-	State string `msgpack:"state"`
+	State string `msgpack:"state" json:"state"`
 	// Detail is human text, e.g. pull progress.
-	Detail string `msgpack:"detail,omitempty"`
+	Detail string `msgpack:"detail,omitempty" json:"detail,omitempty"`
 	// Worker is the worker id.
-	Worker string `msgpack:"worker,omitempty"`
+	Worker string `msgpack:"worker,omitempty" json:"worker,omitempty"`
 	// Attempt is the task's run, from 1 (Run.Run).
-	Attempt int `msgpack:"attempt,omitempty"`
+	Attempt int `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
 	// Time is when the state was entered.
-	Time time.Time `msgpack:"time"`
+	Time time.Time `msgpack:"time" json:"time"`
 }
 
 // Log stream names carried by Log.Stream.
@@ -132,11 +132,11 @@ type Log struct {
 // in Result.Stats.
 type Stat struct {
 	// ID is the task id; empty inside a Result.
-	ID string `msgpack:"id,omitempty"`
+	ID string `msgpack:"id,omitempty" json:"id,omitempty"`
 	// Time is when the sample was taken.
-	Time time.Time `msgpack:"time"`
+	Time time.Time `msgpack:"time" json:"time"`
 	// Metrics maps names such as driver.MetricMemUsage to values.
-	Metrics map[string]uint64 `msgpack:"metrics"`
+	Metrics map[string]uint64 `msgpack:"metrics" json:"metrics"`
 }
 
 // Result statuses carried by Result.Status; the same strings as the
@@ -164,31 +164,31 @@ type Run struct {
 // Result is the one final outcome of a task, published to R.result.
 type Result struct {
 	// ID is the task id.
-	ID string `msgpack:"id"`
+	ID string `msgpack:"id" json:"id"`
 	// Status is one of ResultSuccess, ResultError, ResultTimeout,
 	// ResultKilled or ResultCancelled.
-	Status string `msgpack:"status"`
+	Status string `msgpack:"status" json:"status"`
 	// ExitCode is the container's exit code; -1 when it never exited on its
 	// own.
-	ExitCode int `msgpack:"exit_code"`
+	ExitCode int `msgpack:"exit_code" json:"exit_code"`
 	// Error is empty on success; otherwise what went wrong, for a person.
-	Error string `msgpack:"error,omitempty"`
+	Error string `msgpack:"error,omitempty" json:"error,omitempty"`
 	// OOM means the kernel killed the task for memory (Status is
 	// ResultKilled).
-	OOM bool `msgpack:"oom,omitempty"`
+	OOM bool `msgpack:"oom,omitempty" json:"oom,omitempty"`
 	// Worker is the worker id.
-	Worker string `msgpack:"worker,omitempty"`
+	Worker string `msgpack:"worker,omitempty" json:"worker,omitempty"`
 	// Attempt is the run that produced this result (Run.Run), from 1.
-	Attempt int `msgpack:"attempt,omitempty"`
+	Attempt int `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
 	// Started is when the container started; zero (and absent on the wire)
 	// if it never did.
-	Started time.Time `msgpack:"started,omitempty"`
+	Started time.Time `msgpack:"started,omitempty" json:"started,omitempty"`
 	// Finished is when the result was made.
-	Finished time.Time `msgpack:"finished"`
+	Finished time.Time `msgpack:"finished" json:"finished"`
 	// Stats are the run's samples, decimated to at most 240.
-	Stats []Stat `msgpack:"stats,omitempty"`
+	Stats []Stat `msgpack:"stats,omitempty" json:"stats,omitempty"`
 	// LogBytes counts the output bytes published.
-	LogBytes int64 `msgpack:"log_bytes"`
+	LogBytes int64 `msgpack:"log_bytes" json:"log_bytes"`
 	// LogDropped counts the output bytes not published (over the cap).
-	LogDropped int64 `msgpack:"log_dropped"`
+	LogDropped int64 `msgpack:"log_dropped" json:"log_dropped"`
 }
