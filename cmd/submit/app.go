@@ -51,6 +51,8 @@ var commands = map[string]func(ioStreams, *globals) runner{
 	"inspect": func(s ioStreams, g *globals) runner { return newInspectCmd(s, g) },
 	"retry":   func(s ioStreams, g *globals) runner { return newRetryCmd(s, g) },
 	"purge":   func(s ioStreams, g *globals) runner { return newPurgeCmd(s, g) },
+	// dashboard.go
+	"dashboard": func(s ioStreams, g *globals) runner { return newDashboardCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -68,6 +70,7 @@ Commands:
   inspect show everything kept about one task: spec, statuses, result
   retry   run a finished task again (or every dead letter of a queue)
   purge   remove dead letters
+  dashboard  serve the web dashboard (on loopback unless given a token)
 
 Run 'submit COMMAND --help' for a command's flags.
 
