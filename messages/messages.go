@@ -57,6 +57,15 @@ type Task struct {
 	Workdir string `msgpack:"workdir,omitempty"`
 	// Reply is the reply prefix R; empty means P.events.<id>.
 	Reply string `msgpack:"reply,omitempty"`
+	// Inputs are files placed in the container before it starts, from
+	// ArtifactsBucket (see artifacts.go).
+	Inputs []Input `msgpack:"inputs,omitempty"`
+	// InputObject names an object of ArtifactsBucket fed to stdin instead
+	// of Input, for input too large for the task message.
+	InputObject string `msgpack:"input_object,omitempty"`
+	// Outputs are container paths collected into ArtifactsBucket after the
+	// container stops, whatever its status (Result.Artifacts).
+	Outputs []string `msgpack:"outputs,omitempty"`
 }
 
 // Volume modes, the optional third element of a Task volume.
@@ -188,4 +197,6 @@ type Result struct {
 	LogBytes int64 `msgpack:"log_bytes"`
 	// LogDropped counts the output bytes not published (over the cap).
 	LogDropped int64 `msgpack:"log_dropped"`
+	// Artifacts lists every path of Task.Outputs, in order, as collected.
+	Artifacts []Artifact `msgpack:"artifacts,omitempty"`
 }

@@ -135,7 +135,7 @@ func (t *Task) checkFields() error {
 			return invalid("reply", "%s", reason)
 		}
 	}
-	return nil
+	return t.validateArtifacts()
 }
 
 // Validate reports the first problem with c as a *ValidationError: the id
