@@ -17,6 +17,17 @@ const ArtifactsBucket = "JETRUN_ARTIFACTS"
 // ArtifactsStream is the stream behind ArtifactsBucket.
 const ArtifactsStream = "OBJ_" + ArtifactsBucket
 
+// Container paths of a task with artifacts. The worker gives such a task
+// ArtifactsDir as a directory of its own (writable even on a read-only
+// root, kept until the outputs are collected), DefaultOutputDir in it
+// writable by the task's user; clients place inputs in DefaultInputDir
+// unless told otherwise.
+const (
+	ArtifactsDir     = "/jetrun"
+	DefaultInputDir  = "/jetrun/in"
+	DefaultOutputDir = "/jetrun/out"
+)
+
 // Limits of a task's artifact fields, enforced by Validate. A worker's
 // policy bounds the bytes (its largest total input and output per task).
 const (

@@ -141,6 +141,12 @@ type StreamConfig struct {
 	// RunsMaxBytes bounds JETRUN_RUNS; the oldest records go first.
 	// Default 64 MiB.
 	RunsMaxBytes int64
+	// ArtifactsTTL is how long an object of messages.ArtifactsBucket is
+	// kept after it was written. Default 7 days (168h).
+	ArtifactsTTL time.Duration
+	// ArtifactsMaxBytes bounds messages.ArtifactsBucket; when it is full,
+	// uploads are refused. Default 4 GiB.
+	ArtifactsMaxBytes int64
 	// Replicas is the replication factor of all five streams (at most 5;
 	// more than 1 needs a JetStream cluster). A verifying worker accepts
 	// streams with at least as many. Default 1.
@@ -240,6 +246,12 @@ func (s StreamConfig) withDefaults() StreamConfig {
 	}
 	if s.RunsMaxBytes == 0 {
 		s.RunsMaxBytes = 64 << 20
+	}
+	if s.ArtifactsTTL == 0 {
+		s.ArtifactsTTL = 7 * 24 * time.Hour
+	}
+	if s.ArtifactsMaxBytes == 0 {
+		s.ArtifactsMaxBytes = 4 << 30
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1

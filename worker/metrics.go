@@ -20,6 +20,7 @@ type metrics struct {
 	logBytes       prometheus.Counter
 	logDropped     prometheus.Counter
 	slots          prometheus.Gauge
+	artifactBytes  prometheus.Gauge
 }
 
 func newMetrics(concurrency int) *metrics {
@@ -64,10 +65,13 @@ func newMetrics(concurrency int) *metrics {
 		slots: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jetrun_worker_slots", Help: "Concurrency: the most tasks this worker runs at once.",
 		}),
+		artifactBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetrun_artifacts_bucket_bytes", Help: "Size of the JETRUN_ARTIFACTS object store, as of this worker's last artifact transfer.",
+		}),
 	}
 	m.slots.Set(float64(concurrency))
 	reg.MustRegister(m.tasks, m.running, m.duration, m.prepareRetries, m.pull, m.redeliveries, m.natsRetries,
-		m.requeued, m.terminated, m.logBytes, m.logDropped, m.slots,
+		m.requeued, m.terminated, m.logBytes, m.logDropped, m.slots, m.artifactBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
