@@ -39,12 +39,12 @@ type Policy struct {
 
 // Policy defaults applied by WithDefaults.
 const (
-	DefaultMemory         driver.Memory = 256 << 20
-	DefaultMaxMemory      driver.Memory = 4 << 30
-	DefaultCPUs           uint64        = 1000
-	DefaultTaskTimeout                  = time.Hour
-	DefaultMaxTaskTimeout               = 24 * time.Hour
-	DefaultMaxArtifactBytes       int64 = 1 << 30
+	DefaultMemory           driver.Memory = 256 << 20
+	DefaultMaxMemory        driver.Memory = 4 << 30
+	DefaultCPUs             uint64        = 1000
+	DefaultTaskTimeout                    = time.Hour
+	DefaultMaxTaskTimeout                 = 24 * time.Hour
+	DefaultMaxArtifactBytes int64         = 1 << 30
 )
 
 // WithDefaults returns a copy of p with zero fields set to their defaults.
