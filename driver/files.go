@@ -101,7 +101,7 @@ func ReadArchive(r io.Reader, fn func(hdr *tar.Header, body io.Reader) error) er
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeDir, tar.TypeSymlink:
-		case tar.TypeRegA:
+		case '\x00': // pre-POSIX regular file (tar.TypeRegA)
 			hdr.Typeflag = tar.TypeReg
 		default:
 			return fmt.Errorf("%w: entry %q has type %q: only files, directories and symbolic links are copied", ErrBadArchive, hdr.Name, hdr.Typeflag)

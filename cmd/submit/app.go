@@ -41,12 +41,13 @@ type runner interface {
 // commands makes each command on the process's streams and the global
 // flags parsed so far.
 var commands = map[string]func(ioStreams, *globals) runner{
-	"run":     func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
-	"logs":    func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
-	"status":  func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
-	"cancel":  func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
-	"workers": func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
-	"queues":  func(s ioStreams, g *globals) runner { return newQueuesCmd(s, g) },
+	"run":       func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
+	"logs":      func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
+	"status":    func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
+	"cancel":    func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
+	"workers":   func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
+	"queues":    func(s ioStreams, g *globals) runner { return newQueuesCmd(s, g) },
+	"artifacts": func(s ioStreams, g *globals) runner { return newArtifactsCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -60,6 +61,7 @@ Commands:
   cancel  cancel a task
   workers list the live workers: queue, running tasks, last seen
   queues  list the queues: queued, running, workers
+  artifacts list or download a finished task's outputs
 
 Run 'submit COMMAND --help' for a command's flags.
 
