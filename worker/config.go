@@ -145,7 +145,7 @@ type StreamConfig struct {
 	// kept after it was written. Default 7 days (168h).
 	ArtifactsTTL time.Duration
 	// ArtifactsMaxBytes bounds messages.ArtifactsBucket; when it is full,
-	// uploads are refused. Default 4 GiB.
+	// uploads are refused. Default 1 GiB.
 	ArtifactsMaxBytes int64
 	// Replicas is the replication factor of all five streams (at most 5;
 	// more than 1 needs a JetStream cluster). A verifying worker accepts
@@ -251,7 +251,7 @@ func (s StreamConfig) withDefaults() StreamConfig {
 		s.ArtifactsTTL = 7 * 24 * time.Hour
 	}
 	if s.ArtifactsMaxBytes == 0 {
-		s.ArtifactsMaxBytes = 4 << 30
+		s.ArtifactsMaxBytes = 1 << 30
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1
