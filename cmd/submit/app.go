@@ -52,6 +52,7 @@ var commands = map[string]func(ioStreams, *globals) runner{
 	"retry":     func(s ioStreams, g *globals) runner { return newRetryCmd(s, g) },
 	"purge":     func(s ioStreams, g *globals) runner { return newPurgeCmd(s, g) },
 	"artifacts": func(s ioStreams, g *globals) runner { return newArtifactsCmd(s, g) },
+	"dashboard": func(s ioStreams, g *globals) runner { return newDashboardCmd(s, g) },
 }
 
 const topUsage = `Usage: submit [global flags] COMMAND [flags] [args]
@@ -70,6 +71,7 @@ Commands:
   retry   run a finished task again (or every dead letter of a queue)
   purge   remove dead letters
   artifacts list or download a finished task's outputs
+  dashboard serve the web dashboard (on loopback unless given a token)
 
 Run 'submit COMMAND --help' for a command's flags.
 

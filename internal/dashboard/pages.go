@@ -1,0 +1,276 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/jetrun/jetrun/client"
+	"github.com/jetrun/jetrun/messages"
+)
+
+// lookupTimeout bounds the JetStream reads behind one page.
+const lookupTimeout = 10 * time.Second
+
+// routes is the dashboard's URL space, behind its security checks.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static())))
+	mux.HandleFunc("GET /{$}", s.overviewPage)
+	mux.HandleFunc("GET /live/overview", s.overviewLive)
+	mux.HandleFunc("GET /workers", s.workersPage)
+	mux.HandleFunc("GET /live/workers", s.workersLive)
+	mux.HandleFunc("GET /tasks/{id}", s.taskPage)
+	mux.HandleFunc("GET /tasks/{id}/log", s.taskLog)
+	mux.HandleFunc("GET /tasks/{id}/live", s.taskLive)
+	mux.HandleFunc("GET /tasks", s.tasksPage)
+	mux.HandleFunc("GET /dead", s.deadPage)
+	mux.HandleFunc("POST /tasks/{id}/cancel", s.action(s.cancelTask))
+	return s.secure(mux)
+}
+
+// page is what every full page is rendered with.
+type page struct {
+	Title    string
+	Nav      string
+	CSRF     string
+	ReadOnly bool
+	Notice   string
+	Data     any
+}
+
+// notices are the fixed messages an action's redirect names (?done=...).
+var notices = map[string]string{
+	"cancel": "Cancel sent: the task ends as cancelled once its worker has stopped it.",
+}
+
+// render writes the full page tmpl.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, tmpl, title, nav string, data any) {
+	p := page{Title: title, Nav: nav, CSRF: s.csrfToken(w, r), ReadOnly: s.cfg.ReadOnly, Notice: notices[r.URL.Query().Get("done")], Data: data}
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, tmpl, p); err != nil {
+		s.cfg.Logger.Error("render", "page", tmpl, "err", err)
+		http.Error(w, "dashboard: render "+tmpl+" failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fragment renders template name with data, for a live update.
+func (s *Server) fragment(name string, data any) (string, error) {
+	var buf bytes.Buffer
+	err := s.tmpl.ExecuteTemplate(&buf, name, data)
+	return buf.String(), err
+}
+
+// errorPage renders an error page.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.render(w, r, status, "error", http.StatusText(status), "", msg)
+}
+
+// overviewData is the live part of the overview.
+type overviewData struct {
+	Queues  []queueRow
+	Workers []client.Worker
+	Err     string
+}
+
+type queueRow struct {
+	client.Queue
+	Waiting uint64
+}
+
+func (s *Server) overview(ctx context.Context) overviewData {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	var d overviewData
+	qs, err := s.b.Queues(ctx)
+	if err != nil {
+		d.Err = err.Error()
+	}
+	for _, q := range qs {
+		d.Queues = append(d.Queues, queueRow{Queue: q, Waiting: q.Queued()})
+	}
+	ws, err := s.b.Workers(ctx)
+	if err != nil && !errors.Is(err, client.ErrNoWorkersBucket) && d.Err == "" {
+		d.Err = err.Error()
+	}
+	d.Workers = ws
+	return d
+}
+
+func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "overview", "Overview", "overview", s.overview(r.Context()))
+}
+
+func (s *Server) overviewLive(w http.ResponseWriter, r *http.Request) {
+	s.live(w, r, "overview", func(ctx context.Context) (string, error) {
+		return s.fragment("overview-live", s.overview(ctx))
+	})
+}
+
+func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "workers", "Workers", "workers", s.overview(r.Context()))
+}
+
+func (s *Server) workersLive(w http.ResponseWriter, r *http.Request) {
+	s.live(w, r, "workers", func(ctx context.Context) (string, error) {
+		return s.fragment("workers-live", s.overview(ctx))
+	})
+}
+
+// taskData is one task's page; its live part is re-rendered as it
+// changes.
+type taskData struct {
+	ID       string
+	CSRF     string
+	ReadOnly bool
+	// Known: something is stored for the task; otherwise it is queued,
+	// mistyped, or expired.
+	Known  bool
+	Status *messages.Status
+	Result *messages.Result
+	Err    string
+	Charts []chart
+	// Log is the tail of the stored output, Skipped the bytes before it
+	// not shown, After the chunks the page holds (the live stream starts
+	// after them).
+	Log     []logLine
+	Skipped int64
+	After   int
+	LogErr  string
+}
+
+// Done reports whether the task has a result.
+func (d *taskData) Done() bool { return d.Result != nil }
+
+// State is what the task is doing now, in one word.
+func (d *taskData) State() string {
+	switch {
+	case d.Result != nil:
+		return d.Result.Status
+	case d.Status != nil:
+		return d.Status.State
+	case d.Err != "":
+		return "unknown"
+	}
+	return "queued"
+}
+
+// task reads what is stored about task id.
+func (s *Server) task(ctx context.Context, id, csrf string) *taskData {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	d := &taskData{ID: id, CSRF: csrf, ReadOnly: s.cfg.ReadOnly}
+	st, err := s.b.Status(ctx, id)
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+	case err != nil:
+		d.Err = err.Error()
+	default:
+		d.Known, d.Status, d.Result = true, st.Status, st.Result
+	}
+	if d.Result != nil {
+		d.Charts = statCharts(d.Result.Stats)
+	}
+	return d
+}
+
+// taskID returns the request's task id, or writes a 404.
+func (s *Server) taskID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !messages.ValidID(id) {
+		s.errorPage(w, r, http.StatusNotFound, "not a task id: 1 to 128 of A-Z a-z 0-9 _ -")
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.taskID(w, r)
+	if !ok {
+		return
+	}
+	csrf := s.csrfToken(w, r)
+	d := s.task(r.Context(), id, csrf)
+	if d.Known {
+		ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)
+		t := newTail(s.cfg.LogTail)
+		err := s.b.Logs(ctx, id, false, func(l *messages.Log) error { t.add(l); return nil })
+		cancel()
+		if err != nil {
+			d.LogErr = err.Error()
+		}
+		chunks, skipped := t.take()
+		d.Log, d.Skipped, d.After = logLines(chunks), skipped, t.seen
+	}
+	s.render(w, r, http.StatusOK, "task", "Task "+id, "tasks", d)
+}
+
+// taskLog writes the task's whole stored output as plain text.
+func (s *Server) taskLog(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.taskID(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `inline; filename="`+id+`.log"`)
+	wrote := false
+	err := s.b.Logs(r.Context(), id, false, func(l *messages.Log) error {
+		wrote = true
+		_, err := w.Write(l.Data)
+		return err
+	})
+	if err != nil && !wrote {
+		http.Error(w, "dashboard: "+err.Error(), http.StatusBadGateway)
+	}
+}
+
+// action wraps a POST handler in the CSRF check.
+func (s *Server) action(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.ReadOnly {
+			s.errorPage(w, r, http.StatusForbidden, "this dashboard is read-only: it takes no action")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if !s.csrfOK(r) {
+			s.errorPage(w, r, http.StatusForbidden, "this form has expired or did not come from this dashboard: reload the page and try again")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.taskID(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)
+	defer cancel()
+	if err := s.b.Cancel(ctx, id, "cancelled from the dashboard"); err != nil {
+		s.errorPage(w, r, http.StatusBadGateway, "cancel "+id+": "+err.Error())
+		return
+	}
+	http.Redirect(w, r, "/tasks/"+url.PathEscape(id)+"?done=cancel", http.StatusSeeOther)
+}
+
+// tasksPage and deadPage need the task inventory (issue 13).
+func (s *Server) tasksPage(w http.ResponseWriter, r *http.Request) {
+	if id := r.URL.Query().Get("id"); messages.ValidID(id) {
+		http.Redirect(w, r, "/tasks/"+url.PathEscape(id), http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "tasks", "Tasks", "tasks", nil)
+}
+
+func (s *Server) deadPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "dead", "Dead letters", "dead", nil)
+}

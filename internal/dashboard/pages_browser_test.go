@@ -1,0 +1,117 @@
+package dashboard_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/jetrun/jetrun/internal/dashboard"
+)
+
+// TestBrowser drives the dashboard in headless chromium against a real
+// worker running containers, as an operator would use it.
+func TestBrowser(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnv(t, dashboard.Config{})
+	t.Cleanup(func() {
+		for _, p := range b.take() {
+			t.Errorf("browser: %s", p)
+		}
+	})
+
+	t.Run("overview shows a new task without a reload", func(t *testing.T) {
+		b.t = t
+		b.open(e.url + "/")
+		b.waitText("table.workers", "dash-worker", 10*time.Second)
+		e.submit("ov-task", "sleep", "30s")
+		// The worker's lease lists the tasks it runs (refreshed every 5 s).
+		b.waitText("table.workers .running-tasks", "ov-task", 20*time.Second)
+		b.stillSamePage()
+		b.screenshot("overview")
+		b.open(e.url + "/workers")
+		b.waitText("table.workers .running-tasks", "ov-task", 10*time.Second)
+		b.screenshot("workers")
+	})
+
+	t.Run("task page streams output live", func(t *testing.T) {
+		b.t = t
+		e.submit("log-task", "echo", "first line", ";", "sleep", "1500ms", ";", "echo", "second line", ";",
+			"sleep", "1500ms", ";", "echoerr", "last line", ";", "alloc", "8", ";", "sleep", "600ms")
+		b.open(e.url + "/tasks/log-task")
+		b.waitText("#log", "first line", 20*time.Second)
+		if strings.Contains(b.text("#log"), "last line") {
+			t.Fatal("the last line was there with the first: not streamed live (the test task is too fast?)")
+		}
+		b.waitText("#log", "last line", 20*time.Second)
+		b.waitText("#state", "success", 20*time.Second)
+		b.waitText("#task", "Memory", 10*time.Second) // the samples' chart
+		b.stillSamePage()
+		b.screenshot("task")
+		if got := b.text("#log"); strings.Count(got, "first line") != 1 || strings.Count(got, "second line") != 1 {
+			t.Errorf("log shows %q: want each line once", got)
+		}
+	})
+
+	t.Run("cancel", func(t *testing.T) {
+		b.t = t
+		e.submit("cancel-me", "echo", "started", ";", "sleep", "5m")
+		b.open(e.url + "/tasks/cancel-me")
+		b.waitText("#log", "started", 20*time.Second)
+		b.waitText("#state", "running", 10*time.Second)
+		b.click("#cancel")
+		b.waitText(".notice", "Cancel sent", 10*time.Second)
+		b.waitText("#state", "cancelled", 30*time.Second)
+		b.waitText(".result-error", "cancelled from the dashboard", 5*time.Second)
+	})
+
+	t.Run("task output is text, never markup", func(t *testing.T) {
+		b.t = t
+		const evil = `<script>alert(1)</script><img src=x onerror=alert(2)>`
+		e.submit("xss-task", "sleep", "1s", ";", "echo", evil, ";", "echoerr", "</pre><b>bold?</b>")
+		b.open(e.url + "/tasks/xss-task") // the output arrives over the live stream
+		b.waitText("#log", "<script>alert(1)</script>", 20*time.Second)
+		b.waitText("#state", "success", 20*time.Second)
+		check := func(how string) {
+			var n int
+			b.evalInto(`document.querySelectorAll("#log script, #log img, #log b, main script").length`, &n)
+			if n != 0 {
+				t.Errorf("%s: the output became %d elements", how, n)
+			}
+			if !strings.Contains(b.text("#log"), "</pre><b>bold?</b>") {
+				t.Errorf("%s: log shows %q, want the text as printed", how, b.text("#log"))
+			}
+		}
+		check("live")
+		b.open(e.url + "/tasks/xss-task") // now rendered by the server
+		check("rendered")
+	})
+
+	t.Run("token required", func(t *testing.T) {
+		b.t = t
+		e.serve(dashboard.Config{Token: "tok-3"})
+		// Headless chromium cannot prompt for basic auth: the load fails;
+		// a browser with a window asks for the token.
+		if err := chromedp.Do(b.ctx, chromedp.Navigate(e.url+"/")); err == nil {
+			b.waitText("body", "token required", 5*time.Second)
+		} else if !strings.Contains(err.Error(), "AUTH") {
+			t.Fatalf("open without the token: %v, want it refused for credentials", err)
+		}
+		if strings.Contains(b.text("body"), "dash-worker") {
+			t.Fatal("the overview was shown without the token")
+		}
+		b.setAuth("tok-3")
+		defer b.setAuth("")
+		b.open(e.url + "/")
+		b.waitText("table.workers", "dash-worker", 10*time.Second)
+		e.submit("tok-task", "sleep", "30s")
+		b.waitText("table.workers .running-tasks", "tok-task", 20*time.Second) // the live stream is authorised too
+		b.stillSamePage()
+		for _, p := range b.take() {
+			if !strings.Contains(p, "status of 401") { // the refused load's
+				t.Errorf("browser: %s", p)
+			}
+		}
+	})
+}
