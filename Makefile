@@ -37,3 +37,8 @@ demo: build ## Quickstart: build a FROM scratch image, start a worker with embed
 .PHONY: bench
 bench: ## Benchmark jetrun against its baselines (needs Docker); rewrites docs/benchmarks.md, ends with BENCH lines. BENCHFLAGS passes flags, e.g. BENCHFLAGS='-only pipeline -cpuprofile /tmp/prof'.
 	$(GO) run ./bench $(BENCHFLAGS)
+
+.PHONY: screenshots
+screenshots: ## Regenerate the dashboard screenshots in docs/dashboard/ (needs Docker and chromium).
+	JETRUN_REQUIRE_DOCKER=1 JETRUN_REQUIRE_BROWSER=1 JETRUN_DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/dashboard \
+		$(GO) test -count=1 -run '^TestBrowser$$' ./internal/dashboard/

@@ -54,11 +54,17 @@ func (st *stream) flush() error {
 	return st.rc.Flush()
 }
 
-// send writes one event. data may hold any text: every line break (CR,
+// send writes one event; id, when not empty, is the event id the
+// browser sends back as Last-Event-ID when it reconnects. data may hold any text: every line break (CR,
 // LF or CRLF) starts a new data line, so nothing in it can end the event
 // or forge another.
-func (st *stream) send(event, data string) error {
+func (st *stream) send(event, id, data string) error {
 	var b strings.Builder
+	if id != "" {
+		b.WriteString("id: ")
+		b.WriteString(id)
+		b.WriteByte('\n')
+	}
 	b.WriteString("event: ")
 	b.WriteString(event)
 	b.WriteByte('\n')
@@ -115,7 +121,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request, event string, rend
 		if err != nil {
 			s.cfg.Logger.Warn("live render", "event", event, "err", err)
 		} else if html != last {
-			if st.send(event, html) != nil {
+			if st.send(event, "", html) != nil {
 				return
 			}
 			last, idle = html, time.Now()
@@ -134,7 +140,8 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request, event string, rend
 }
 
 // taskLive streams one task: its live part ("task") when it changes, its
-// output ("log") after the After chunks the page already shows, and
+// output ("log") after the chunks the page already shows (?after=N, or
+// the Last-Event-ID of a reconnect), and
 // "done" once its result is stored, which closes the stream.
 func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.taskID(w, r)
@@ -142,6 +149,9 @@ func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	if v, err := strconv.Atoi(r.Header.Get("Last-Event-ID")); err == nil && v >= 0 {
+		after = v // a reconnect: the page has the chunks sent before
+	}
 	csrf := s.csrfToken(w, r)
 	st, release, ok := s.openStream(w)
 	if release != nil {
@@ -166,7 +176,7 @@ func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	sendLog := func() error {
-		chunks, skipped := t.take()
+		chunks, skipped, seen := t.take()
 		if len(chunks) == 0 && skipped == 0 {
 			return nil
 		}
@@ -174,7 +184,8 @@ func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return st.send("log", html)
+		// A browser that reconnects resumes after the chunks it has.
+		return st.send("log", strconv.Itoa(after+seen), html)
 	}
 	lastTask := ""
 	sendTask := func() error {
@@ -183,7 +194,7 @@ func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		lastTask = html
-		return st.send("task", html)
+		return st.send("task", "", html)
 	}
 
 	tick := time.NewTicker(s.cfg.PollInterval)
@@ -212,14 +223,14 @@ func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 			if err = sendLog(); err == nil && lerr != nil && !errors.Is(lerr, context.Canceled) {
 				var html string
 				if html, err = s.fragment("log-error", lerr.Error()); err == nil {
-					err = st.send("log", html)
+					err = st.send("log", "", html)
 				}
 			}
 			if err == nil {
 				err = sendTask()
 			}
 			if err == nil {
-				_ = st.send("done", "")
+				_ = st.send("done", "", "")
 			}
 			return
 		}

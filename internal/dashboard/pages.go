@@ -207,8 +207,8 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			d.LogErr = err.Error()
 		}
-		chunks, skipped := t.take()
-		d.Log, d.Skipped, d.After = logLines(chunks), skipped, t.seen
+		chunks, skipped, seen := t.take()
+		d.Log, d.Skipped, d.After = logLines(chunks), skipped, seen
 	}
 	s.render(w, r, http.StatusOK, "task", "Task "+id, "tasks", d)
 }

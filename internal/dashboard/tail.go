@@ -44,14 +44,14 @@ func (t *tail) add(l *messages.Log) {
 	}
 }
 
-// take returns the chunks held and the bytes dropped since the last take,
-// and empties the tail.
-func (t *tail) take() ([]*messages.Log, int64) {
+// take returns the chunks held, the bytes dropped since the last take and
+// how many chunks were ever added, and empties the tail.
+func (t *tail) take() (chunks []*messages.Log, skipped int64, seen int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c, s := t.chunks, t.skipped
+	chunks, skipped, seen = t.chunks, t.skipped, t.seen
 	t.chunks, t.bytes, t.skipped = nil, 0, 0
-	return c, s
+	return chunks, skipped, seen
 }
 
 // logLine is one chunk of output as the page shows it.

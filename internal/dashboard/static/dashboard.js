@@ -12,16 +12,17 @@
     });
     log.scrollTop = log.scrollHeight;
     new MutationObserver(function () {
-      var trimmed = 0;
+      var note = log.querySelector(".trimmed");
       while (log.childElementCount > maxChunks) {
-        log.removeChild(log.firstElementChild);
-        trimmed++;
-      }
-      if (trimmed && !log.querySelector(".trimmed")) {
-        var note = document.createElement("span");
-        note.className = "note trimmed";
-        note.textContent = "[earlier output removed from this page; the whole log is stored]\n";
-        log.insertBefore(note, log.firstChild);
+        var first = log.firstElementChild;
+        if (first === note) first = note.nextElementSibling;
+        log.removeChild(first);
+        if (!note) {
+          note = document.createElement("span");
+          note.className = "note trimmed";
+          note.textContent = "[earlier output removed from this page; the whole log is stored]\n";
+          log.insertBefore(note, log.firstChild);
+        }
       }
       if (atEnd) log.scrollTop = log.scrollHeight;
     }).observe(log, { childList: true });
