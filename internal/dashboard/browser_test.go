@@ -187,7 +187,15 @@ func (b *browser) screenshot(name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	var png []byte
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for { // a page just navigated to may not be laid out yet
+		if png, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(100)); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}

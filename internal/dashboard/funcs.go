@@ -23,6 +23,7 @@ var funcs = template.FuncMap{
 		return b.Sub(a).Round(time.Millisecond).String()
 	},
 	"join":  strings.Join,
+	"int64": func(n int) int64 { return int64(n) },
 	"path":  url.PathEscape,
 	"bytes": humanBytes,
 	"logView": func(id string, lines []logLine, skipped int64, live bool) logView {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"time"
@@ -27,8 +28,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /tasks/{id}/log", s.taskLog)
 	mux.HandleFunc("GET /tasks/{id}/live", s.taskLive)
 	mux.HandleFunc("GET /tasks", s.tasksPage)
+	mux.HandleFunc("GET /live/tasks", s.tasksLive)
 	mux.HandleFunc("GET /dead", s.deadPage)
+	mux.HandleFunc("GET /live/dead", s.deadLive)
 	mux.HandleFunc("POST /tasks/{id}/cancel", s.action(s.cancelTask))
+	mux.HandleFunc("POST /tasks/{id}/retry", s.action(s.retryTask))
+	mux.HandleFunc("POST /tasks/{id}/purge", s.action(s.purgeTask))
+	mux.HandleFunc("POST /dead/retry", s.action(s.retryAll))
+	mux.HandleFunc("POST /dead/purge", s.action(s.purgeAll))
 	return s.secure(mux)
 }
 
@@ -38,18 +45,13 @@ type page struct {
 	Nav      string
 	CSRF     string
 	ReadOnly bool
-	Notice   string
+	Notice   template.HTML
 	Data     any
-}
-
-// notices are the fixed messages an action's redirect names (?done=...).
-var notices = map[string]string{
-	"cancel": "Cancel sent: the task ends as cancelled once its worker has stopped it.",
 }
 
 // render writes the full page tmpl.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, tmpl, title, nav string, data any) {
-	p := page{Title: title, Nav: nav, CSRF: s.csrfToken(w, r), ReadOnly: s.cfg.ReadOnly, Notice: notices[r.URL.Query().Get("done")], Data: data}
+	p := page{Title: title, Nav: nav, CSRF: s.csrfToken(w, r), ReadOnly: s.cfg.ReadOnly, Notice: notice(r.URL.Query()), Data: data}
 	var buf bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&buf, tmpl, p); err != nil {
 		s.cfg.Logger.Error("render", "page", tmpl, "err", err)
@@ -84,6 +86,10 @@ type overviewData struct {
 type queueRow struct {
 	client.Queue
 	Waiting uint64
+	// Chart is finished per minute over the last hour; Err says why
+	// there is none.
+	Chart    chart
+	ChartErr string
 }
 
 func (s *Server) overview(ctx context.Context) overviewData {
@@ -95,7 +101,14 @@ func (s *Server) overview(ctx context.Context) overviewData {
 		d.Err = err.Error()
 	}
 	for _, q := range qs {
-		d.Queues = append(d.Queues, queueRow{Queue: q, Waiting: q.Queued()})
+		row := queueRow{Queue: q, Waiting: q.Queued()}
+		counts, err := s.b.Finished(ctx, q.Name, 60, time.Minute)
+		if err != nil {
+			row.ChartErr = err.Error()
+		} else {
+			row.Chart = chart{Title: "finished per minute, last hour", SVG: barsSVG("tasks of "+q.Name+" finished per minute over the last hour", counts)}
+		}
+		d.Queues = append(d.Queues, row)
 	}
 	ws, err := s.b.Workers(ctx)
 	if err != nil && !errors.Is(err, client.ErrNoWorkersBucket) && d.Err == "" {
@@ -131,11 +144,9 @@ type taskData struct {
 	ID       string
 	CSRF     string
 	ReadOnly bool
-	// Known: something is stored for the task; otherwise it is queued,
-	// mistyped, or expired.
-	Known  bool
-	Status *messages.Status
-	Result *messages.Result
+	// D is what the streams know; nil when nothing is (never submitted,
+	// mistyped, or expired).
+	D      *client.TaskDetail
 	Err    string
 	Charts []chart
 	// Log is the tail of the stored output, Skipped the bytes before it
@@ -148,36 +159,53 @@ type taskData struct {
 }
 
 // Done reports whether the task has a result.
-func (d *taskData) Done() bool { return d.Result != nil }
+func (d *taskData) Done() bool {
+	return d.D != nil && (d.D.Result != nil || d.D.State == client.StateSucceeded ||
+		d.D.State == client.StateFailed || d.D.State == client.StateCancelled)
+}
 
-// State is what the task is doing now, in one word.
+// State is what the task is doing now, in one word: the result's status
+// once it has one.
 func (d *taskData) State() string {
 	switch {
-	case d.Result != nil:
-		return d.Result.Status
-	case d.Status != nil:
-		return d.Status.State
-	case d.Err != "":
+	case d.D == nil:
 		return "unknown"
+	case d.D.Result != nil:
+		return d.D.Result.Status
+	case d.D.Status != "":
+		return d.D.Status
+	case d.D.State == client.StateRunning && len(d.D.Statuses) > 0:
+		return d.D.Statuses[len(d.D.Statuses)-1].State
 	}
-	return "queued"
+	return string(d.D.State)
 }
+
+// Latest is the task's latest status event, nil when none is stored.
+func (d *taskData) Latest() *messages.Status {
+	if d.D == nil || len(d.D.Statuses) == 0 {
+		return nil
+	}
+	return &d.D.Statuses[len(d.D.Statuses)-1]
+}
+
+// CanRetry reports whether Retry is offered: finished, not retried yet.
+func (d *taskData) CanRetry() bool { return d.Done() && d.D.RetriedAs == "" }
 
 // task reads what is stored about task id.
 func (s *Server) task(ctx context.Context, id, csrf string) *taskData {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	d := &taskData{ID: id, CSRF: csrf, ReadOnly: s.cfg.ReadOnly}
-	st, err := s.b.Status(ctx, id)
+	det, err := s.b.Inspect(ctx, id)
 	switch {
-	case errors.Is(err, client.ErrNotFound):
+	case errors.Is(err, client.ErrUnknownTask):
 	case err != nil:
 		d.Err = err.Error()
 	default:
-		d.Known, d.Status, d.Result = true, st.Status, st.Result
-	}
-	if d.Result != nil {
-		d.Charts = statCharts(d.Result.Stats)
+		d.D = det
+		if det.Result != nil {
+			d.Charts = statCharts(det.Result.Stats)
+		}
 	}
 	return d
 }
@@ -199,7 +227,7 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 	}
 	csrf := s.csrfToken(w, r)
 	d := s.task(r.Context(), id, csrf)
-	if d.Known {
+	if d.D != nil && d.D.State != client.StateQueued {
 		ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)
 		t := newTail(s.cfg.LogTail)
 		err := s.b.Logs(ctx, id, false, func(l *messages.Log) error { t.add(l); return nil })
@@ -260,17 +288,4 @@ func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/tasks/"+url.PathEscape(id)+"?done=cancel", http.StatusSeeOther)
-}
-
-// tasksPage and deadPage need the task inventory (issue 13).
-func (s *Server) tasksPage(w http.ResponseWriter, r *http.Request) {
-	if id := r.URL.Query().Get("id"); messages.ValidID(id) {
-		http.Redirect(w, r, "/tasks/"+url.PathEscape(id), http.StatusSeeOther)
-		return
-	}
-	s.render(w, r, http.StatusOK, "tasks", "Tasks", "tasks", nil)
-}
-
-func (s *Server) deadPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "dead", "Dead letters", "dead", nil)
 }

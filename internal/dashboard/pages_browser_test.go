@@ -88,6 +88,45 @@ func TestBrowser(t *testing.T) {
 		check("rendered")
 	})
 
+	t.Run("task list shows new tasks and their changes live", func(t *testing.T) {
+		b.t = t
+		b.open(e.url + "/tasks")
+		e.submit("list-task", "sleep", "8s", ";", "exit", "3")
+		// Running tasks are listed from the worker's lease (every 5 s).
+		b.waitText(`tr[data-task="list-task"]`, "running", 20*time.Second)
+		b.waitText(`tr[data-task="list-task"]`, "failed", 30*time.Second)
+		b.stillSamePage()
+		b.screenshot("tasks")
+		b.open(e.url + "/tasks?state=succeeded")
+		if strings.Contains(b.text("#list"), "list-task") {
+			t.Error("the failed task is listed under state=succeeded")
+		}
+	})
+
+	t.Run("retry a failed task from the dead letters", func(t *testing.T) {
+		b.t = t
+		e.submit("dead-task", "echo", "try", ";", "exit", "7")
+		if r := e.result("dead-task", time.Minute); r.ExitCode != 7 {
+			t.Fatalf("result %+v, want exit code 7", r)
+		}
+		b.open(e.url + "/dead")
+		b.waitText(`tr[data-task="dead-task"]`, "failed", 20*time.Second)
+		b.screenshot("dead")
+		b.click(`tr[data-task="dead-task"] form.retry button`)
+		b.waitText(".question", "dead-task-r1", 10*time.Second) // asks first
+		b.screenshot("confirm")
+		b.click("#confirm")
+		b.waitText(".notice", "Retry submitted", 10*time.Second)
+		b.waitText("h1", "dead-task-r1", 5*time.Second)
+		b.waitText("#task", "retry of", 5*time.Second)
+		if r := e.result("dead-task-r1", time.Minute); r.ExitCode != 7 {
+			t.Errorf("the retry's result %+v, want it to have run the same task (exit 7)", r)
+		}
+		b.waitText("#state", "error", 10*time.Second)
+		b.open(e.url + "/tasks/dead-task")
+		b.waitText("#retried-as", "dead-task-r1", 5*time.Second)
+	})
+
 	t.Run("token required", func(t *testing.T) {
 		b.t = t
 		e.serve(dashboard.Config{Token: "tok-3"})
