@@ -17,9 +17,10 @@ const (
 	benchLogs       = "logs"
 	benchMemory     = "memory"
 	benchInventory  = "inventory"
+	benchDashboard  = "dashboard"
 )
 
-var allBenchmarks = []string{benchPipeline, benchLatency, benchThroughput, benchLogs, benchMemory, benchInventory}
+var allBenchmarks = []string{benchPipeline, benchLatency, benchThroughput, benchLogs, benchMemory, benchInventory, benchDashboard}
 
 // config is the parsed command line.
 type config struct {
@@ -37,6 +38,7 @@ type config struct {
 	logsMiB             int
 	memoryTasks         int
 	inventoryTasks      int
+	dashboardTasks      int
 	args                []string
 }
 
@@ -57,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.logsMiB, "logs-mib", 100, "MiB the container writes to stdout in the logs benchmark")
 	fs.IntVar(&c.memoryTasks, "memory-tasks", 16, "running tasks while measuring the busy worker's memory")
 	fs.IntVar(&c.inventoryTasks, "inventory-tasks", 100000, "finished tasks in the index the inventory benchmark lists")
+	fs.IntVar(&c.dashboardTasks, "dashboard-tasks", 100000, "finished tasks stored under the dashboard's task list")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

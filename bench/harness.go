@@ -108,6 +108,7 @@ func (h *harness) runAll(ctx context.Context) error {
 		benchLogs:       h.logs,
 		benchMemory:     h.memory,
 		benchInventory:  h.inventory,
+		benchDashboard:  h.dashboard,
 	}
 	h.warnLoad()
 	var errs []error
