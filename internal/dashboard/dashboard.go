@@ -5,7 +5,8 @@
 //
 // Everything it shows is read from JetStream through a Backend (a
 // *client.Client) when a page or a live update is rendered; it keeps no
-// state of its own in memory. Pages are rendered on the server with
+// state of its own in memory (only the per-minute chart counts are reused
+// for ten seconds). Pages are rendered on the server with
 // html/template, so every value that comes from a task (ids, labels,
 // output, errors) is escaped, and they are readable with JavaScript off.
 // Live updates are Server-Sent Events carrying HTML fragments that the
@@ -32,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -126,6 +128,9 @@ type Server struct {
 	csrfKey []byte
 	streams chan struct{} // one slot per open live stream
 	handler http.Handler
+
+	chartMu sync.Mutex
+	charts  map[string]finishedCounts // by queue
 }
 
 // New returns a Server showing what b reads. It starts nothing.
@@ -141,7 +146,8 @@ func New(cfg Config, b Backend) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard templates: %w", err)
 	}
-	s := &Server{cfg: cfg, b: b, tmpl: t, csrfKey: make([]byte, 32), streams: make(chan struct{}, cfg.MaxStreams)}
+	s := &Server{cfg: cfg, b: b, tmpl: t, csrfKey: make([]byte, 32), streams: make(chan struct{}, cfg.MaxStreams),
+		charts: map[string]finishedCounts{}}
 	if _, err := rand.Read(s.csrfKey); err != nil {
 		return nil, fmt.Errorf("dashboard csrf key: %w", err)
 	}

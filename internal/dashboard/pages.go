@@ -76,6 +76,37 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, m
 	s.render(w, r, status, "error", http.StatusText(status), "", msg)
 }
 
+// chartTTL is how long a queue's per-minute counts are reused: they are
+// sixty reads, and change by the minute.
+const chartTTL = 10 * time.Second
+
+type finishedCounts struct {
+	at     time.Time
+	counts []uint64
+}
+
+// finished returns queue's tasks finished per minute over the last hour,
+// read at most every chartTTL.
+func (s *Server) finished(ctx context.Context, queue string) ([]uint64, error) {
+	s.chartMu.Lock()
+	c, ok := s.charts[queue]
+	s.chartMu.Unlock()
+	if ok && time.Since(c.at) < chartTTL {
+		return c.counts, nil
+	}
+	counts, err := s.b.Finished(ctx, queue, 60, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	s.chartMu.Lock()
+	if len(s.charts) > 1000 { // queues come and go: never grow without bound
+		clear(s.charts)
+	}
+	s.charts[queue] = finishedCounts{at: time.Now(), counts: counts}
+	s.chartMu.Unlock()
+	return counts, nil
+}
+
 // overviewData is the live part of the overview.
 type overviewData struct {
 	Queues  []queueRow
@@ -102,7 +133,7 @@ func (s *Server) overview(ctx context.Context) overviewData {
 	}
 	for _, q := range qs {
 		row := queueRow{Queue: q, Waiting: q.Queued()}
-		counts, err := s.b.Finished(ctx, q.Name, 60, time.Minute)
+		counts, err := s.finished(ctx, q.Name)
 		if err != nil {
 			row.ChartErr = err.Error()
 		} else {

@@ -5,11 +5,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jetrun/jetrun/client"
 	"github.com/jetrun/jetrun/internal/dashboard"
+	"github.com/jetrun/jetrun/internal/natstest"
 )
 
 // TestRefusesOffLoopbackWithoutToken: a dashboard anyone on the network
@@ -68,8 +71,8 @@ func TestSecurity(t *testing.T) {
 		t.Fatal("task page has no cancel form with a csrf token")
 	}
 	cookie := h.Get("Set-Cookie")
-	post := func(id string, form url.Values, mod func(*http.Request)) int {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+"/tasks/"+id+"/cancel", strings.NewReader(form.Encode()))
+	postTo := func(path string, form url.Values, mod func(*http.Request)) int {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Cookie", strings.Split(cookie, ";")[0])
 		if mod != nil {
@@ -81,6 +84,9 @@ func TestSecurity(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode
+	}
+	post := func(id string, form url.Values, mod func(*http.Request)) int {
+		return postTo("/tasks/"+id+"/cancel", form, mod)
 	}
 	if c := post("sec-other", url.Values{"csrf": {"forged"}}, nil); c != http.StatusForbidden {
 		t.Errorf("cancel with a forged csrf token: %d, want 403", c)
@@ -99,6 +105,35 @@ func TestSecurity(t *testing.T) {
 	}
 	if r := e.result("sec-long", time.Minute); r.Status != "cancelled" {
 		t.Errorf("result after cancel: %s, want cancelled", r.Status)
+	}
+	// The cancelled task is a dead letter: a forged or cross-site purge
+	// leaves it, a confirmed same-origin one removes it.
+	isDead := func() bool {
+		p, err := e.c.List(t.Context(), client.ListOptions{Dead: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(p.Tasks, func(s client.TaskSummary) bool { return s.ID == "sec-long" })
+	}
+	natstest.Eventually(t, 10*time.Second, isDead, "cancelled task not kept as a dead letter")
+	yes := url.Values{"csrf": {m[1]}, "confirm": {"yes"}}
+	if c := postTo("/dead/purge", url.Values{"csrf": {"forged"}, "confirm": {"yes"}}, nil); c != http.StatusForbidden {
+		t.Errorf("purge all with a forged csrf token: %d, want 403", c)
+	}
+	if c := postTo("/dead/purge", yes, func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }); c != http.StatusForbidden {
+		t.Errorf("cross-site purge all: %d, want 403", c)
+	}
+	if c := postTo("/tasks/sec-long/purge", url.Values{"csrf": {m[1]}}, nil); c != http.StatusOK {
+		t.Errorf("purge without confirm: %d, want 200 (the confirmation page)", c)
+	}
+	if !isDead() {
+		t.Fatal("a refused or unconfirmed purge removed the dead letter")
+	}
+	if c := postTo("/tasks/sec-long/purge", yes, nil); c != http.StatusSeeOther {
+		t.Errorf("confirmed purge: %d, want 303", c)
+	}
+	if isDead() {
+		t.Error("the dead letter is still listed after a confirmed purge")
 	}
 
 	t.Run("token", func(t *testing.T) {
