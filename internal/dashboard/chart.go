@@ -42,8 +42,8 @@ func lineSVG(label string, xs, ys []float64) template.HTML {
 		y := chartH - chartPad - ys[i]/maxY*(chartH-2*chartPad)
 		fmt.Fprintf(&pts, "%.1f,%.1f ", x, y)
 	}
-	return template.HTML(fmt.Sprintf(`<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s">`+
-		`<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="%s"/></svg>`,
+	return template.HTML(fmt.Sprintf(`<svg class="chart" viewBox="0 0 %.0f %.0f" preserveAspectRatio="none" role="img" aria-label="%s">`+
+		`<polyline fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" points="%s"/></svg>`,
 		chartW, chartH, template.HTMLEscapeString(label), strings.TrimSpace(pts.String())))
 }
 
@@ -54,7 +54,7 @@ func barsSVG(label string, counts []uint64) template.HTML {
 		top = max(top, c)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart bars" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s">`, chartW, chartH, template.HTMLEscapeString(label))
+	fmt.Fprintf(&b, `<svg class="chart bars" viewBox="0 0 %.0f %.0f" preserveAspectRatio="none" role="img" aria-label="%s">`, chartW, chartH, template.HTMLEscapeString(label))
 	if n := len(counts); n > 0 {
 		w := chartW / float64(n)
 		for i, c := range counts {

@@ -29,7 +29,6 @@ func TestBrowser(t *testing.T) {
 		// The worker's lease lists the tasks it runs (refreshed every 5 s).
 		b.waitText("table.workers .running-tasks", "ov-task", 20*time.Second)
 		b.stillSamePage()
-		b.screenshot("overview")
 		b.open(e.url + "/workers")
 		b.waitText("table.workers .running-tasks", "ov-task", 10*time.Second)
 		b.screenshot("workers")
@@ -125,6 +124,26 @@ func TestBrowser(t *testing.T) {
 		b.waitText("#state", "error", 10*time.Second)
 		b.open(e.url + "/tasks/dead-task")
 		b.waitText("#retried-as", "dead-task-r1", 5*time.Second)
+	})
+
+	t.Run("overview counts what finished", func(t *testing.T) {
+		b.t = t
+		b.open(e.url + "/")
+		// By now tasks have failed, been cancelled and retried.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var dead, bars int
+			b.evalInto(`+((document.querySelector('tr[data-queue="default"] td.dead') || {}).textContent || 0)`, &dead)
+			b.evalInto(`[...document.querySelectorAll('tr[data-queue="default"] td.spark rect')].filter(r => +r.getAttribute("height") > 0).length`, &bars)
+			if dead > 0 && bars > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("overview: %d dead letters, %d bars in the per-minute chart; want both", dead, bars)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.screenshot("overview")
 	})
 
 	t.Run("token required", func(t *testing.T) {
