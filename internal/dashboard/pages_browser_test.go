@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/jetrun/jetrun/internal/dashboard"
@@ -144,6 +145,52 @@ func TestBrowser(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		b.screenshot("overview")
+	})
+
+	t.Run("readable and usable with JavaScript off", func(t *testing.T) {
+		b.t = t
+		if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_, _ = chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+		}()
+		text := func(sel string) string {
+			t.Helper()
+			s, err := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(sel)))
+			if err != nil {
+				t.Fatalf("text of %s: %v", sel, err)
+			}
+			return s
+		}
+		nav := func(url string) {
+			t.Helper()
+			if err := chromedp.Do(b.ctx, chromedp.Navigate(url)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nav(e.url + "/tasks/log-task")
+		if got := text("#log"); !strings.Contains(got, "first line") || !strings.Contains(got, "last line") {
+			t.Errorf("without JavaScript the task page shows output %q", got)
+		}
+		if got := text("#state"); got != "success" {
+			t.Errorf("without JavaScript the task's state is %q", got)
+		}
+		e.submit("nojs-cancel", "echo", "up", ";", "sleep", "5m")
+		deadline := time.Now().Add(20 * time.Second)
+		for nav(e.url + "/tasks/nojs-cancel"); !strings.Contains(text("#state"), "running"); nav(e.url + "/tasks/nojs-cancel") {
+			if time.Now().After(deadline) {
+				t.Fatalf("state %q, want running", text("#state"))
+			}
+			time.Sleep(100 * time.Millisecond) // a reload is how a page without JavaScript updates
+		}
+		b.click("#cancel") // a plain form post
+		if got := text(".notice"); !strings.Contains(got, "Cancel sent") {
+			t.Errorf("after Cancel the page says %q", got)
+		}
+		if r := e.result("nojs-cancel", 30*time.Second); r.Status != "cancelled" {
+			t.Errorf("result %s, want cancelled", r.Status)
+		}
 	})
 
 	t.Run("token required", func(t *testing.T) {
