@@ -36,6 +36,10 @@
 //     resolves a host path's links before it is allowed.
 //   - Prepare errors are classified as transient or permanent
 //     ([ErrTransient], [ErrPermanent]) so callers retry only what may succeed.
+//   - A cookie may copy files into its prepared container and out of its
+//     stopped one ([Files], tar streams checked by [ReadArchive]), and a
+//     task may ask for scratch directories that keep what it writes there
+//     ([ScratchDirs]).
 package driver
 
 import (

@@ -144,7 +144,7 @@ func DecodeResult(data []byte) (*Result, error) {
 	r := &Result{
 		ID: w.ID, Status: w.Status, ExitCode: w.ExitCode, Error: w.Error, OOM: w.OOM, Worker: w.Worker,
 		Attempt: w.Attempt, Started: utc(w.Started), Finished: utc(w.Finished),
-		LogBytes: w.LogBytes, LogDropped: w.LogDropped,
+		LogBytes: w.LogBytes, LogDropped: w.LogDropped, Artifacts: w.Artifacts,
 	}
 	if w.Stats != nil {
 		r.Stats = make([]Stat, len(w.Stats))
@@ -186,6 +186,7 @@ type (
 		Stats      []statWire `msgpack:"stats,omitempty"`
 		LogBytes   int64      `msgpack:"log_bytes"`
 		LogDropped int64      `msgpack:"log_dropped"`
+		Artifacts  []Artifact `msgpack:"artifacts,omitempty"`
 	}
 )
 

@@ -33,6 +33,13 @@ var goldens = []struct {
 	{"log", fullLog(), []string{"id", "stream", "seq", "data", "attempt"}},
 	{"stat", fullStat(), []string{"id", "time", "metrics"}},
 	{"result", fullResult(), []string{"id", "status", "exit_code", "error", "oom", "worker", "attempt", "started", "finished", "stats", "log_bytes", "log_dropped"}},
+	{"task_artifacts", &Task{ID: "t1", Image: "busybox", InputObject: "t1/in/stdin",
+		Inputs:  []Input{{Path: "/jetrun/in/data.csv", Object: "t1/in/data.csv", Kind: KindFile, Mode: 0o644, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},
+		Outputs: []string{"/jetrun/out/report.txt"}}, []string{"id", "image", "inputs", "input_object", "outputs"}},
+	{"result_artifacts", &Result{ID: "t1", Status: ResultSuccess, Finished: tFinish, Artifacts: []Artifact{
+		{Path: "/jetrun/out/report.txt", State: ArtifactStored, Kind: KindFile, Size: 4, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Object: "t1/out/0"},
+		{Path: "/jetrun/out/missing", State: ArtifactMissing}}},
+		[]string{"id", "status", "exit_code", "finished", "log_bytes", "log_dropped", "artifacts"}},
 	{"result_never_started", &Result{ID: "t1", Status: ResultError, ExitCode: -1, Error: "pull busybox: no such image", Attempt: 1, Finished: tFinish},
 		[]string{"id", "status", "exit_code", "error", "attempt", "finished", "log_bytes", "log_dropped"}},
 }

@@ -60,6 +60,15 @@ type Task struct {
 	// RetryOf is the id of the task this one runs again (submit retry):
 	// information for people and the inventory; workers do not act on it.
 	RetryOf string `msgpack:"retry_of,omitempty" json:"retry_of,omitempty"`
+	// Inputs are files placed in the container before it starts, from
+	// ArtifactsBucket (see artifacts.go).
+	Inputs []Input `msgpack:"inputs,omitempty" json:"inputs,omitempty"`
+	// InputObject names an object of ArtifactsBucket fed to stdin instead
+	// of Input, for input too large for the task message.
+	InputObject string `msgpack:"input_object,omitempty" json:"input_object,omitempty"`
+	// Outputs are container paths collected into ArtifactsBucket after the
+	// container stops, whatever its status (Result.Artifacts).
+	Outputs []string `msgpack:"outputs,omitempty" json:"outputs,omitempty"`
 }
 
 // Volume modes, the optional third element of a Task volume.
@@ -191,4 +200,6 @@ type Result struct {
 	LogBytes int64 `msgpack:"log_bytes" json:"log_bytes"`
 	// LogDropped counts the output bytes not published (over the cap).
 	LogDropped int64 `msgpack:"log_dropped" json:"log_dropped"`
+	// Artifacts lists every path of Task.Outputs, in order, as collected.
+	Artifacts []Artifact `msgpack:"artifacts,omitempty" json:"artifacts,omitempty"`
 }

@@ -140,7 +140,7 @@ func (t *Task) checkFields() error {
 			return invalid("retry_of", "%s", err.(*ValidationError).Reason)
 		}
 	}
-	return nil
+	return t.validateArtifacts()
 }
 
 // Validate reports the first problem with c as a *ValidationError: the id

@@ -153,6 +153,12 @@ type StreamConfig struct {
 	// DeadMaxBytes bounds JETRUN_DEAD; the oldest dead letters go first,
 	// counted by jetrun_dead_letters_dropped_total. Default 128 MiB.
 	DeadMaxBytes int64
+	// ArtifactsTTL is how long an object of messages.ArtifactsBucket is
+	// kept after it was written. Default 7 days (168h).
+	ArtifactsTTL time.Duration
+	// ArtifactsMaxBytes bounds messages.ArtifactsBucket; when it is full,
+	// uploads are refused. Default 1 GiB.
+	ArtifactsMaxBytes int64
 	// Replicas is the replication factor of all the streams (at most 5;
 	// more than 1 needs a JetStream cluster). A verifying worker accepts
 	// streams with at least as many. Default 1.
@@ -264,6 +270,12 @@ func (s StreamConfig) withDefaults() StreamConfig {
 	}
 	if s.DeadMaxBytes == 0 {
 		s.DeadMaxBytes = 128 << 20
+	}
+	if s.ArtifactsTTL == 0 {
+		s.ArtifactsTTL = 7 * 24 * time.Hour
+	}
+	if s.ArtifactsMaxBytes == 0 {
+		s.ArtifactsMaxBytes = 1 << 30
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/imageref"
@@ -27,6 +28,9 @@ type containerTask struct {
 	out *output
 	ev  *events
 
+	inputs []*jetstream.ObjectInfo // of a.task.Inputs, looked up before Prepare
+	stdin  *objectStdin            // a.task.InputObject, nil without
+
 	pullMu     sync.Mutex
 	pullStart  time.Time
 	lastPull   time.Time
@@ -38,6 +42,7 @@ var (
 	_ driver.ParsedImage   = (*containerTask)(nil)
 	_ driver.PullReporter  = (*containerTask)(nil)
 	_ driver.VolumeMounts  = (*containerTask)(nil)
+	_ driver.ScratchDirs   = (*containerTask)(nil)
 )
 
 func (c *containerTask) Command() []string          { return c.a.task.Cmd }
@@ -53,7 +58,13 @@ func (c *containerTask) CPUs() uint64               { return c.a.cpus }
 func (c *containerTask) Close()                     {}
 func (c *containerTask) WriteStat(s driver.Stat)    { c.out.writeStat(s) }
 
+// ScratchDirs is messages.ArtifactsDir for a task with artifacts.
+func (c *containerTask) ScratchDirs() []string { return scratchDirs(c.a.task) }
+
 func (c *containerTask) Input() io.Reader {
+	if c.stdin != nil {
+		return c.stdin
+	}
 	if c.a.task.Input == nil {
 		return nil
 	}

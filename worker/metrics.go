@@ -22,6 +22,7 @@ type metrics struct {
 	slots          prometheus.Gauge
 	deadLetters    prometheus.Counter
 	dead           *deadCollector
+	artifactBytes  prometheus.Gauge
 }
 
 func newMetrics(concurrency int) *metrics {
@@ -66,6 +67,9 @@ func newMetrics(concurrency int) *metrics {
 		slots: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jetrun_worker_slots", Help: "Concurrency: the most tasks this worker runs at once.",
 		}),
+		artifactBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetrun_artifacts_bucket_bytes", Help: "Size of the JETRUN_ARTIFACTS object store, as of this worker's last artifact transfer.",
+		}),
 	}
 	m.deadLetters = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "jetrun_dead_letters_written_total", Help: "Dead letters this worker stored in JETRUN_DEAD.",
@@ -74,7 +78,7 @@ func newMetrics(concurrency int) *metrics {
 	m.slots.Set(float64(concurrency))
 	reg.MustRegister(m.deadLetters, m.dead)
 	reg.MustRegister(m.tasks, m.running, m.duration, m.prepareRetries, m.pull, m.redeliveries, m.natsRetries,
-		m.requeued, m.terminated, m.logBytes, m.logDropped, m.slots,
+		m.requeued, m.terminated, m.logBytes, m.logDropped, m.slots, m.artifactBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -27,15 +27,24 @@ type Policy struct {
 	DefaultTimeout time.Duration
 	// MaxTimeout is the most a task may ask for. Default 24h.
 	MaxTimeout time.Duration
+	// MaxInputBytes is the most bytes of artifacts a task may have placed
+	// in its container (Task.Inputs and Task.InputObject together).
+	// Default 1 GiB.
+	MaxInputBytes int64
+	// MaxOutputBytes is the most bytes of artifacts collected from a
+	// task's outputs together; an output that would pass it is reported
+	// over the cap, not stored. Default 1 GiB.
+	MaxOutputBytes int64
 }
 
 // Policy defaults applied by WithDefaults.
 const (
-	DefaultMemory         driver.Memory = 256 << 20
-	DefaultMaxMemory      driver.Memory = 4 << 30
-	DefaultCPUs           uint64        = 1000
-	DefaultTaskTimeout                  = time.Hour
-	DefaultMaxTaskTimeout               = 24 * time.Hour
+	DefaultMemory           driver.Memory = 256 << 20
+	DefaultMaxMemory        driver.Memory = 4 << 30
+	DefaultCPUs             uint64        = 1000
+	DefaultTaskTimeout                    = time.Hour
+	DefaultMaxTaskTimeout                 = 24 * time.Hour
+	DefaultMaxArtifactBytes int64         = 1 << 30
 )
 
 // WithDefaults returns a copy of p with zero fields set to their defaults.
@@ -55,6 +64,12 @@ func (p Policy) WithDefaults() Policy {
 	if p.MaxTimeout == 0 {
 		p.MaxTimeout = DefaultMaxTaskTimeout
 	}
+	if p.MaxInputBytes == 0 {
+		p.MaxInputBytes = DefaultMaxArtifactBytes
+	}
+	if p.MaxOutputBytes == 0 {
+		p.MaxOutputBytes = DefaultMaxArtifactBytes
+	}
 	return p
 }
 
@@ -65,6 +80,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("default memory %s is above max memory %s", p.DefaultMemory, p.MaxMemory)
 	case p.DefaultTimeout < 0 || p.MaxTimeout < 0:
 		return fmt.Errorf("timeouts must not be negative")
+	case p.MaxInputBytes < 0 || p.MaxOutputBytes < 0:
+		return fmt.Errorf("artifact limits must not be negative")
 	case p.DefaultTimeout > p.MaxTimeout:
 		return fmt.Errorf("default timeout %v is above max timeout %v", p.DefaultTimeout, p.MaxTimeout)
 	}

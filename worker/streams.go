@@ -37,6 +37,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, c Config, log *slog.
 	if _, err := ensureStreams(ctx, js, c.WithDefaults(), log); err != nil {
 		return err
 	}
+	if _, err := ensureArtifacts(ctx, js, c.WithDefaults()); err != nil {
+		return err
+	}
 	return provisionWorkersBucket(ctx, js, c.WithDefaults())
 }
 

@@ -209,6 +209,9 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 	j.ev.status(messages.StatePreparing, "")
 	out := newOutput(j.ev, w.cfg)
 	ct := &containerTask{a: a, out: out, ev: j.ev}
+	if o := j.checkInputs(base, taskCtx, ct); o != nil {
+		return *o
+	}
 	cookie, err := w.prepare(taskCtx, ct, j.log)
 	if d := ct.pulled(); d > 0 {
 		w.m.pull.Observe(d.Seconds())
@@ -220,6 +223,10 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 	// settled: the producer need not wait for the removal, and the slot
 	// stays taken until it is done.
 	j.deferSettled(func() { closeCookie(cookie, j.log) })
+	files, o := j.placeInputs(base, taskCtx, cookie, ct)
+	if o != nil {
+		return *o
+	}
 
 	res, started, runErr := j.runCookie(taskCtx, cookie, out)
 	cause = context.Cause(taskCtx)
@@ -229,7 +236,7 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 	case errors.Is(cause, ErrCancelRequested):
 		r := j.cancelledResult(cause)
 		j.addOutput(r, out, started)
-		return ack(r)
+		return j.finish(base, r, files, ct)
 	case runErr != nil:
 		if j.last {
 			reason := fmt.Sprintf("run failed on the last allowed run (%d): %v", j.attempt, runErr)
@@ -242,7 +249,7 @@ func (j *job) execute(base context.Context, a *admitted) outcome {
 	if s, ok := res.(driver.Starter); ok && !s.StartedAt().IsZero() {
 		r.Started = s.StartedAt().UTC()
 	}
-	return ack(r)
+	return j.finish(base, r, files, ct)
 }
 
 // runResult is the Result of a container that ran to a final status.

@@ -39,6 +39,7 @@ type Worker struct {
 	mu   sync.RWMutex
 	st   streams
 	cons jetstream.Consumer
+	obs  jetstream.ObjectStore // messages.ArtifactsBucket
 }
 
 // New returns a worker that consumes cfg.Queue on nc and runs tasks with
@@ -200,12 +201,16 @@ func (w *Worker) bindOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	obs, err := w.bindArtifacts(ctx)
+	if err != nil {
+		return err
+	}
 	cons, err := ensureConsumer(ctx, w.js, w.cfg)
 	if err != nil {
 		return err
 	}
 	w.mu.Lock()
-	w.st, w.cons = st, cons
+	w.st, w.cons, w.obs = st, cons, obs
 	w.mu.Unlock()
 	w.m.dead.bind(w.js, st.dead, w.subj)
 	return nil

@@ -41,17 +41,17 @@ type runner interface {
 // commands makes each command on the process's streams and the global
 // flags parsed so far.
 var commands = map[string]func(ioStreams, *globals) runner{
-	"run":     func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
-	"logs":    func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
-	"status":  func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
-	"cancel":  func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
-	"workers": func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
-	"queues":  func(s ioStreams, g *globals) runner { return newQueuesCmd(s, g) },
-	"ls":      func(s ioStreams, g *globals) runner { return newLsCmd(s, g) },
-	"inspect": func(s ioStreams, g *globals) runner { return newInspectCmd(s, g) },
-	"retry":   func(s ioStreams, g *globals) runner { return newRetryCmd(s, g) },
-	"purge":   func(s ioStreams, g *globals) runner { return newPurgeCmd(s, g) },
-	// dashboard.go
+	"run":       func(s ioStreams, g *globals) runner { return newRunCmd(s, g) },
+	"logs":      func(s ioStreams, g *globals) runner { return newLogsCmd(s, g) },
+	"status":    func(s ioStreams, g *globals) runner { return newStatusCmd(s, g) },
+	"cancel":    func(s ioStreams, g *globals) runner { return newCancelCmd(s, g) },
+	"workers":   func(s ioStreams, g *globals) runner { return newWorkersCmd(s, g) },
+	"queues":    func(s ioStreams, g *globals) runner { return newQueuesCmd(s, g) },
+	"ls":        func(s ioStreams, g *globals) runner { return newLsCmd(s, g) },
+	"inspect":   func(s ioStreams, g *globals) runner { return newInspectCmd(s, g) },
+	"retry":     func(s ioStreams, g *globals) runner { return newRetryCmd(s, g) },
+	"purge":     func(s ioStreams, g *globals) runner { return newPurgeCmd(s, g) },
+	"artifacts": func(s ioStreams, g *globals) runner { return newArtifactsCmd(s, g) },
 	"dashboard": func(s ioStreams, g *globals) runner { return newDashboardCmd(s, g) },
 }
 
@@ -70,7 +70,8 @@ Commands:
   inspect show everything kept about one task: spec, statuses, result
   retry   run a finished task again (or every dead letter of a queue)
   purge   remove dead letters
-  dashboard  serve the web dashboard (on loopback unless given a token)
+  artifacts list or download a finished task's outputs
+  dashboard serve the web dashboard (on loopback unless given a token)
 
 Run 'submit COMMAND --help' for a command's flags.
 

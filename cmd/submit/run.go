@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -57,12 +56,14 @@ type runOptions struct {
 	timeoutMS  int64
 	memory     int64
 	cpus       int64
+	art        artifactOptions
 }
 
 // runCmd is submit run: submit a task, follow it, exit with its code.
 type runCmd struct {
 	*command
-	o runOptions
+	o  runOptions
+	cl *client.Client
 }
 
 func newRunCmd(s ioStreams, g *globals) *runCmd {
@@ -94,6 +95,7 @@ func newRunCmd(s ioStreams, g *globals) *runCmd {
 	fs.BoolVar(&o.detach, "detach", false, "print the task id once the task is stored, and exit")
 	fs.BoolVar(&o.noWorkerOK, "wait-for-worker", false, "submit even when no live worker consumes the queue, and wait for one")
 	fs.BoolVar(&o.verbose, "verbose", false, "show status (queued, pulling, running, result) on stderr even when it is not a terminal")
+	o.art.flags(fs)
 	o.env.lookup = s.lookupEnv
 	return c
 }
@@ -136,6 +138,10 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 			return notRun(err)
 		}
 	}
+	if err := o.art.upload(ctx, cl, t, st); err != nil {
+		return notRun(err)
+	}
+	c.cl = cl
 
 	h, err := cl.Submit(ctx, t)
 	if err != nil {
@@ -234,7 +240,7 @@ func (s ioStreams) buildTask(o *runOptions, fs *flag.FlagSet, args []string, set
 		if s.stdinTTY {
 			fmt.Fprintln(s.stderr, "submit run: reading the task's input from the terminal; end it with Ctrl-D")
 		}
-		in, err := readInput(s.stdin, "stdin")
+		in, err := o.art.readInput(s.stdin, "stdin", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -243,31 +249,17 @@ func (s ioStreams) buildTask(o *runOptions, fs *flag.FlagSet, args []string, set
 		var in []byte
 		f, err := os.Open(o.inputFile)
 		if err == nil {
-			in, err = readInput(f, o.inputFile)
-			f.Close()
+			in, err = o.art.readInput(f, o.inputFile, f)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("--input: %w", err)
 		}
 		t.Input = in
 	}
+	if err := o.art.apply(t); err != nil {
+		return nil, err
+	}
 	return t, nil
-}
-
-// readInput reads a task's input, refusing more than a task can carry
-// before reading it all.
-func readInput(r io.Reader, name string) ([]byte, error) {
-	in, err := io.ReadAll(io.LimitReader(r, messages.MaxInputBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read input %s: %w", name, err)
-	}
-	if len(in) > messages.MaxInputBytes {
-		return nil, fmt.Errorf("input %s: more than %d bytes, the most a task's stdin can carry (put larger data in a volume)", name, messages.MaxInputBytes)
-	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	return in, nil
 }
 
 // merge returns base with over's entries set on it.
@@ -363,6 +355,12 @@ func (c *runCmd) follow(ctx context.Context, h *client.Handle, st *statusLine) e
 	}
 	code := exitCode(f.Result)
 	st.result(f.Result, interrupted.Load())
+	if err := reportArtifacts(fctx, c.cl, c.stderr, f.Result, c.o.art.dest); err != nil {
+		fmt.Fprintf(c.stderr, "submit run: %v\n", err)
+		if code == exitOK {
+			code = 1
+		}
+	}
 	if code != exitOK {
 		return &taskExitError{id: id, code: code}
 	}

@@ -245,7 +245,6 @@ func TestBuildTask(t *testing.T) {
 	}{
 		{"no image", "", []string{"--memory", "1G"}, "no IMAGE"},
 		{"both inputs", "", []string{"-i", "--input", inputPath, "img"}, "choose one"},
-		{"input too large", strings.Repeat("x", messages.MaxInputBytes+1), []string{"-i", "img"}, "more than 1048576 bytes"},
 		{"missing input file", "", []string{"--input", filepath.Join(dir, "nope"), "img"}, "no such file"},
 		{"missing spec", "", []string{"-f", filepath.Join(dir, "nope.yaml")}, "no such file"},
 		{"bad volume", "", []string{"-v", "nocolon", "img"}, "want HOST:CONTAINER"},
@@ -332,5 +331,20 @@ func TestFinishLineSaysTheCodeOnce(t *testing.T) {
 	(&statusLine{w: &b, on: true}).result(&messages.Result{ID: "t", Status: messages.ResultError, ExitCode: 3, Error: "disk full"}, false)
 	if !strings.Contains(b.String(), ": disk full") {
 		t.Errorf("a real reason is kept: %q", b.String())
+	}
+}
+
+// TestBuildTaskLargeInput: stdin larger than a task message carries goes
+// to the artifacts bucket: the task names its object instead.
+func TestBuildTaskLargeInput(t *testing.T) {
+	task, o, err := build(t, strings.Repeat("x", messages.MaxInputBytes+1), nil, "--id", "big", "-i", "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Input != nil || task.InputObject != "big/in/0-stdin" || o.art.bigInput == nil {
+		t.Errorf("input %d bytes, input object %q; want none inline and big/in/0-stdin", len(task.Input), task.InputObject)
+	}
+	if err := task.Validate(); err != nil {
+		t.Error(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/jetrun/jetrun/driver"
 	"github.com/jetrun/jetrun/internal/natsconn"
@@ -76,7 +77,7 @@ func (m memFlag) String() string {
 
 func (m memFlag) Set(s string) error { return m.v.UnmarshalText([]byte(s)) }
 
-// sizeFlag is a stream size in bytes, written like a memory size (128M).
+// sizeFlag is a size in bytes with units, like memFlag, into an int64.
 type sizeFlag struct{ v *int64 }
 
 func (f sizeFlag) String() string {
@@ -90,6 +91,9 @@ func (f sizeFlag) Set(s string) error {
 	var m driver.Memory
 	if err := m.UnmarshalText([]byte(s)); err != nil {
 		return err
+	}
+	if m > 1<<62 {
+		return fmt.Errorf("%s is too large", s)
 	}
 	*f.v = int64(m)
 	return nil
@@ -147,6 +151,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&p.MaxTimeout, "max-timeout", worker.DefaultMaxTaskTimeout, "longest timeout a task may ask for")
 	fs.DurationVar(&p.DefaultTimeout, "default-timeout", worker.DefaultTaskTimeout, "timeout of a task that asks for none")
 	fs.Var(listFlag{&p.Allow.Images}, "allowed-images", "comma-separated patterns images must match after normalisation, e.g. 'docker.io/library/*' (default: any)")
+	fs.Var(sizeFlag{&p.MaxInputBytes}, "max-input", "most bytes of artifacts placed in one task's container (inputs and stdin object), e.g. 1G (default 1GiB)")
+	fs.Var(sizeFlag{&p.MaxOutputBytes}, "max-output", "most bytes of artifacts collected from one task's outputs; more is reported over the cap (default 1GiB)")
+	fs.DurationVar(&c.Streams.ArtifactsTTL, "artifacts-ttl", 7*24*time.Hour, "how long the JETRUN_ARTIFACTS bucket keeps an object (set by --provision and the embedded server)")
+	fs.Var(sizeFlag{&c.Streams.ArtifactsMaxBytes}, "artifacts-max-bytes", "size of the JETRUN_ARTIFACTS bucket; uploads are refused when it is full (default 1GiB)")
 	fs.Var(listFlag{&p.Allow.VolumeRoots}, "allowed-volume-roots", "comma-separated host directories tasks may mount from (default: none, volumes refused)")
 	rt := &o.runtime
 	fs.StringVar(&rt.NetworkMode, "network", driver.DefaultNetworkMode, "container network mode")

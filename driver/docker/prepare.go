@@ -61,6 +61,11 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	if hostCfg.Mounts, err = d.bindMounts(task); err != nil {
 		return nil, driver.Permanent(fmt.Errorf("task %s: %w", task.Id(), err))
 	}
+	scratch, err := scratchMounts(task)
+	if err != nil {
+		return nil, driver.Permanent(fmt.Errorf("task %s: %w", task.Id(), err))
+	}
+	hostCfg.Mounts = append(hostCfg.Mounts, scratch...)
 
 	name := containerName(task.Id())
 	d.rec.hold(name)

@@ -69,6 +69,8 @@ func Run(t *testing.T, h Harness) {
 		{"OutOfMemory", s.testOOM},
 		{"LargeOutput", s.testLargeOutput},
 		{"CloseTwice", s.testCloseTwice},
+		{"Files", s.testFiles},
+		{"FilesRefused", s.testFilesRefused},
 		{"CloseWithoutRun", s.testCloseWithoutRun},
 		{"FailedPrepareMissingImage", s.testMissingImage},
 		{"FailedPrepareVolumeNotAllowed", s.testVolumeNotAllowed},

@@ -32,6 +32,7 @@ type Task struct {
 	Dir         string            // WorkDir
 	MemoryLimit uint64            // Memory, bytes
 	MilliCPUs   uint64            // CPUs
+	Scratch     []string          // ScratchDirs
 
 	stdout, stderr testproc.Buffer
 	mu             sync.Mutex
@@ -44,6 +45,7 @@ var (
 	_ driver.ContainerTask = (*Task)(nil)
 	_ driver.PullReporter  = (*Task)(nil)
 	_ driver.VolumeMounts  = (*Task)(nil)
+	_ driver.ScratchDirs   = (*Task)(nil)
 )
 
 // Limits NewTask gives a task: drivers apply no defaults, so every task
@@ -119,6 +121,9 @@ func (t *Task) VolumeMounts() []driver.Mount {
 	}
 	return m
 }
+
+// ScratchDirs returns Scratch.
+func (t *Task) ScratchDirs() []string { return slices.Clone(t.Scratch) }
 
 // WorkDir returns Dir.
 func (t *Task) WorkDir() string { return t.Dir }

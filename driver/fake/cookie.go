@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,7 @@ type cookie struct {
 	d      *Driver
 	task   driver.ContainerTask
 	labels map[string]string
+	fs     *memFS
 	closed atomic.Bool
 	ran    atomic.Bool
 }
@@ -86,7 +86,7 @@ func (c *cookie) Run(ctx context.Context) (driver.RunResult, error) {
 		Stdout: stdout,
 		Stderr: stderr,
 		IDs:    func() (int, int) { return 0, 0 },
-		Files:  noFiles{},
+		Files:  c.fs,
 		Alloc: func(ctx context.Context, mib int) error {
 			if uint64(mib)<<20 > limit {
 				return errOOM
@@ -148,20 +148,4 @@ func (c *cookie) stats(ctx context.Context, done <-chan struct{}, limit uint64) 
 			return
 		}
 	}
-}
-
-// noFiles is the fake's file system: a task has none, so the file steps
-// fail as on a missing file instead of touching the host's.
-type noFiles struct{}
-
-func (noFiles) ReadFile(name string) ([]byte, error) {
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-}
-
-func (noFiles) WriteFile(name string, _ []byte) error {
-	return &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
-}
-
-func (noFiles) Symlink(_, link string) error {
-	return &fs.PathError{Op: "symlink", Path: link, Err: fs.ErrPermission}
 }

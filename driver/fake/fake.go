@@ -10,7 +10,9 @@
 // of prepares, runs, closes and live containers. It honours the task's
 // context, Timeout and Memory like a real runtime: cancelling stops a run at
 // once (even after ignore-sigterm), a timeout gives StatusTimeout, and an
-// alloc step above the memory limit is "OOM-killed".
+// alloc step above the memory limit is "OOM-killed". Each "container" has
+// an in-memory file system that the file steps, CopyIn and CopyOut
+// (driver.Files) share.
 package fake
 
 import (
@@ -243,7 +245,7 @@ func (d *Driver) Prepare(ctx context.Context, task driver.ContainerTask) (driver
 	d.mu.Unlock()
 	d.live.Add(1)
 	raise(&d.maxLive, d.live.Load())
-	return &cookie{d: d, task: task, labels: labels}, nil
+	return &cookie{d: d, task: task, labels: labels, fs: newMemFS(driver.TaskScratchDirs(task))}, nil
 }
 
 func (d *Driver) pull(ctx context.Context, task driver.ContainerTask, p pull) error {

@@ -22,6 +22,11 @@
 //	readfile PATH        the content of file PATH to stdout
 //	writefile PATH TEXT  creates or truncates PATH and writes TEXT to it
 //	symlink TARGET LINK  creates the symbolic link LINK pointing to TARGET
+//	mkdir PATH           creates directory PATH and its missing parents
+//	copy SRC DST         copies file SRC to DST
+//	sha256 PATH OUT      writes the hex SHA-256 of file PATH plus "\n" to OUT
+//	mkfiles DIR N        creates DIR and N files DIR/f0 ... holding "file <i>\n"
+//	writemib PATH MIB    writes MIB MiB where byte i is byte(i % 251) to PATH
 //
 // After the last step the exit code is 0. An unknown or malformed step
 // writes a message to stderr and exits with code 2.
@@ -86,6 +91,8 @@ type Files interface {
 	ReadFile(name string) ([]byte, error)
 	WriteFile(name string, data []byte) error
 	Symlink(target, link string) error
+	// MkdirAll creates a directory and its missing parents.
+	MkdirAll(name string) error
 }
 
 // osFiles is the process's file system.
@@ -94,6 +101,7 @@ type osFiles struct{}
 func (osFiles) ReadFile(name string) ([]byte, error)     { return os.ReadFile(name) }
 func (osFiles) WriteFile(name string, data []byte) error { return os.WriteFile(name, data, 0o644) }
 func (osFiles) Symlink(target, link string) error        { return os.Symlink(target, link) }
+func (osFiles) MkdirAll(name string) error               { return os.MkdirAll(name, 0o755) }
 
 // Run interprets args with the process's I/O replaced by the given values
 // and returns the exit code. When ctx ends during a step the code is -1.
@@ -285,7 +293,7 @@ func (in *Interpreter) step(ctx context.Context, step []string) (code int, stop 
 			return ioFail("symlink", err)
 		}
 	default:
-		return usage("unknown step %q", name)
+		return in.fileStep(ctx, name, args, usage, ioFail)
 	}
 	return 0, false, nil
 }
