@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetrun/jetrun/messages"
@@ -165,22 +166,29 @@ func (s *Server) taskLive(w http.ResponseWriter, r *http.Request) {
 
 	t := newTail(s.cfg.LogTail)
 	logsDone := make(chan error, 1)
+	var pageAttempt atomic.Int64 // the attempt of the last chunk the page has
 	go func() {
 		n := 0
 		logsDone <- s.b.Logs(ctx, id, true, func(l *messages.Log) error {
 			if n++; n > after {
 				t.add(l)
+			} else {
+				pageAttempt.Store(int64(l.Attempt))
 			}
 			return nil
 		})
 	}()
+	attempt, started := 0, false
 
 	sendLog := func() error {
 		chunks, skipped, seen := t.take()
 		if len(chunks) == 0 && skipped == 0 {
 			return nil
 		}
-		html, err := s.fragment("log-lines", logView{ID: id, Lines: logLines(chunks), Skipped: skipped, Live: true})
+		if !started { // every chunk the page had was replayed before the first taken
+			attempt, started = int(pageAttempt.Load()), true
+		}
+		html, err := s.fragment("log-lines", logView{ID: id, Lines: logLines(chunks, &attempt), Skipped: skipped, Live: true})
 		if err != nil {
 			return err
 		}

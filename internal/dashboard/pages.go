@@ -267,7 +267,8 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 			d.LogErr = err.Error()
 		}
 		chunks, skipped, seen := t.take()
-		d.Log, d.Skipped, d.After = logLines(chunks), skipped, seen
+		attempt := 0
+		d.Log, d.Skipped, d.After = logLines(chunks, &attempt), skipped, seen
 	}
 	s.render(w, r, http.StatusOK, "task", "Task "+id, "tasks", d)
 }

@@ -54,10 +54,13 @@ func (t *tail) take() (chunks []*messages.Log, skipped int64, seen int) {
 	return chunks, skipped, seen
 }
 
-// logLine is one chunk of output as the page shows it.
+// logLine is one chunk of output as the page shows it. Attempt, when
+// not 0, says that this chunk starts the output of another attempt (the
+// task was redelivered and its output starts over).
 type logLine struct {
-	Stream string
-	Text   string
+	Stream  string
+	Text    string
+	Attempt int
 }
 
 // logView is a run of output lines, with what was skipped before them.
@@ -68,14 +71,21 @@ type logView struct {
 	Live    bool
 }
 
-func logLines(chunks []*messages.Log) []logLine {
+// logLines renders chunks; *attempt is the attempt of the chunk before
+// them (0: none), and is left at the last one's.
+func logLines(chunks []*messages.Log, attempt *int) []logLine {
 	out := make([]logLine, 0, len(chunks))
 	for _, c := range chunks {
 		stream := "stdout"
 		if c.Stream == messages.StreamStderr {
 			stream = "stderr"
 		}
-		out = append(out, logLine{Stream: stream, Text: strings.ToValidUTF8(string(c.Data), "\uFFFD")})
+		l := logLine{Stream: stream, Text: strings.ToValidUTF8(string(c.Data), "\uFFFD")}
+		if *attempt != 0 && c.Attempt != *attempt {
+			l.Attempt = c.Attempt
+		}
+		*attempt = c.Attempt
+		out = append(out, l)
 	}
 	return out
 }
