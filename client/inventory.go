@@ -163,7 +163,41 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*TaskPage, error) {
 		page.Tasks, page.More = all[:o.Limit], true
 		page.Next = page.Tasks[o.Limit-1].Updated
 	}
+	if !o.Dead {
+		if err := c.checkDead(ctx, page.Tasks); err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+	}
 	return page, nil
+}
+
+// checkDead clears the Dead of the tasks whose dead letter is gone
+// (dropped by retention or purged since the index said so): one request
+// for the whole page.
+func (c *Client) checkDead(ctx context.Context, tasks []TaskSummary) error {
+	var subjects []string
+	for _, s := range tasks {
+		if s.Dead {
+			subjects = append(subjects, c.subj.Dead(s.Queue, s.ID))
+		}
+	}
+	msgs, err := c.direct.LastOf(ctx, messages.DeadStream, subjects)
+	if errors.Is(err, jsdirect.ErrNoStream) {
+		msgs, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	kept := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		kept[m.Subject] = true
+	}
+	for i := range tasks {
+		if tasks[i].Dead && !kept[c.subj.Dead(tasks[i].Queue, tasks[i].ID)] {
+			tasks[i].Dead = false
+		}
+	}
+	return nil
 }
 
 // dropSettling removes the queued line of a task also listed running or

@@ -141,6 +141,16 @@ func TestListInspectRetryPurge(t *testing.T) {
 	if dead, err := e.c.List(ctx, client.ListOptions{Dead: true}); err != nil || !slices.Equal(ids(dead), []string{"gone-1", "bad-1"}) {
 		t.Fatalf("dead letters after purge = %v, %v", ids(dead), err)
 	}
+	// The index still says they were dead-lettered; the list checks.
+	failedNow, err := e.c.List(ctx, client.ListOptions{State: client.StateFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range failedNow.Tasks {
+		if want := s.ID == "gone-1" || s.ID == "bad-1"; s.Dead != want {
+			t.Errorf("%s listed with dead %v, want %v", s.ID, s.Dead, want)
+		}
+	}
 
 	qs, err := e.c.Queues(ctx)
 	if err != nil || len(qs) != 1 {

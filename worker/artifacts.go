@@ -123,31 +123,11 @@ func scratchDirs(t *messages.Task) []string {
 // retried with the backoff of retryNATS, for as long as ctx lasts. Unlike
 // retryNATS, a try is not bounded in time: it moves a whole object.
 func (w *Worker) retryObjects(ctx context.Context, log *slog.Logger, what string, op func() error) error {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(w.cfg.NATSRetryInitial),
-		backoff.WithMaxInterval(w.cfg.NATSRetryMax),
-		backoff.WithMaxElapsedTime(0),
-	)
-	for tries := 1; ; tries++ {
+	return w.retry(ctx, log, what, func() (error, bool) {
 		err := op()
 		var src *natsSourceError
-		if err == nil || !errors.As(err, &src) || errors.Is(err, jetstream.ErrDigestMismatch) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w (stopped retrying after %d tries: %w)", err, tries, context.Cause(ctx))
-		}
-		w.m.natsRetries.Inc()
-		next := b.NextBackOff()
-		log.Warn(what+" failed; retrying", "err", err, "tries", tries, "retry_in", next)
-		t := time.NewTimer(next)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (stopped retrying after %d tries: %w)", err, tries, context.Cause(ctx))
-		case <-t.C:
-		}
-	}
+		return err, err != nil && errors.As(err, &src) && !errors.Is(err, jetstream.ErrDigestMismatch)
+	})
 }
 
 // inputInfo looks up an input object, retried through NATS outages. A

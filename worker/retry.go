@@ -28,22 +28,36 @@ func startupBackoff() *backoff.ExponentialBackOff {
 // backoff.Permanent error (which it returns unwrapped). Every failed try is
 // logged to log as what.
 func (w *Worker) retryNATS(ctx context.Context, log *slog.Logger, what string, op func(context.Context) error) error {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(w.cfg.NATSRetryInitial),
-		backoff.WithMaxInterval(w.cfg.NATSRetryMax),
-		backoff.WithMaxElapsedTime(0),
-	)
-	for tries := 1; ; tries++ {
+	return w.retry(ctx, log, what, func() (error, bool) {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.NATSTryTimeout)
 		err := op(tctx)
 		cancel()
 		var perm *backoff.PermanentError
 		switch {
 		case err == nil:
-			return nil
+			return nil, false
 		case errors.As(err, &perm):
-			return perm.Err
+			return perm.Err, false
 		case errors.Is(err, nats.ErrConnectionClosed):
+			return err, false
+		}
+		return err, true
+	})
+}
+
+// retry is the loop of retryNATS and retryObjects: it runs try until try
+// says its error is not worth another try (or there is none), with their
+// backoff, counting and logging each failed try, and stops when ctx ends.
+func (w *Worker) retry(ctx context.Context, log *slog.Logger, what string, try func() (err error, again bool)) error {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(w.cfg.NATSRetryInitial),
+		backoff.WithMaxInterval(w.cfg.NATSRetryMax),
+		backoff.WithMaxElapsedTime(0),
+	)
+	for tries := 1; ; tries++ {
+		err, again := try()
+		switch {
+		case !again:
 			return err
 		case ctx.Err() != nil:
 			return fmt.Errorf("%w (stopped retrying after %d tries: %w)", err, tries, context.Cause(ctx))

@@ -60,6 +60,9 @@ type Request struct {
 	// the last message of a subject (wildcards allowed) instead.
 	NextFor string `json:"next_by_subj,omitempty"`
 	LastFor string `json:"last_by_subj,omitempty"`
+	// MultiLast asks for the last message of each of these subjects
+	// (wildcards allowed), at most 1024 in all.
+	MultiLast []string `json:"multi_last,omitempty"`
 	// Batch asks for up to that many messages; MaxBytes bounds their size
 	// (0: DefaultMaxBytes).
 	Batch    int `json:"batch,omitempty"`
@@ -87,7 +90,7 @@ type End struct {
 // stream order. A request that matches nothing returns no messages and no
 // error.
 func (r *Reader) Get(ctx context.Context, stream string, req Request) ([]Msg, End, error) {
-	if req.LastFor == "" && req.Batch == 0 {
+	if req.LastFor == "" && req.Batch == 0 && len(req.MultiLast) == 0 {
 		req.Batch = 1
 	}
 	if req.Batch > 0 && req.MaxBytes == 0 {
@@ -143,7 +146,7 @@ func (r *Reader) Get(ctx context.Context, stream string, req Request) ([]Msg, En
 		msg.Time, _ = time.Parse(time.RFC3339Nano, m.Header.Get(hdrTimeStamp))
 		msg.Pending, _ = strconv.ParseUint(m.Header.Get(hdrNumPending), 10, 64)
 		out = append(out, msg)
-		if req.Batch == 0 { // a single last_by_subj answer
+		if req.Batch == 0 && len(req.MultiLast) == 0 { // a single last_by_subj answer
 			return out, End{LastSeq: msg.Seq}, nil
 		}
 	}
@@ -157,6 +160,16 @@ func (r *Reader) Last(ctx context.Context, stream, filter string) (*Msg, error) 
 		return nil, err
 	}
 	return &msgs[0], nil
+}
+
+// LastOf returns the last message of each subject that has one, in
+// stream order: one request for up to 1024 subjects.
+func (r *Reader) LastOf(ctx context.Context, stream string, subjects []string) ([]Msg, error) {
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	msgs, _, err := r.Get(ctx, stream, Request{MultiLast: subjects})
+	return msgs, err
 }
 
 // Count returns how many messages of stream match filter, stored at or

@@ -108,6 +108,10 @@ func TestCountAndLast(t *testing.T) {
 	if err != nil || m != nil {
 		t.Fatalf("last of nothing: %+v %v", m, err)
 	}
+	msgs, err := r.LastOf(ctx, "S", []string{"s.1.m3", "s.1.m4", "s.1.nope", "s.2.m299"})
+	if err != nil || len(msgs) != 2 || string(msgs[0].Data) != "4" || string(msgs[1].Data) != "299" {
+		t.Fatalf("last of several subjects: %v, %v; want m4 and m299 (m3 is on s.0, not s.1; nope is none)", msgs, err)
+	}
 	if _, err := r.Count(ctx, "NOPE", "s.>", time.Time{}); !errors.Is(err, jsdirect.ErrNoStream) {
 		t.Fatalf("missing stream: %v; want ErrNoStream", err)
 	}
