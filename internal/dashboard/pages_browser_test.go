@@ -95,6 +95,11 @@ func TestBrowser(t *testing.T) {
 		// Running tasks are listed from the worker's lease (every 5 s).
 		b.waitText(`tr[data-task="list-task"]`, "running", 20*time.Second)
 		b.waitText(`tr[data-task="list-task"]`, "failed", 30*time.Second)
+		var rows int
+		b.evalInto(`document.querySelectorAll('tr[data-task="list-task"]').length`, &rows)
+		if rows != 1 {
+			t.Errorf("the finished task is listed %d times", rows)
+		}
 		b.stillSamePage()
 		b.screenshot("tasks")
 		b.open(e.url + "/tasks?state=succeeded")
