@@ -91,7 +91,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("task list shows new tasks and their changes live", func(t *testing.T) {
 		b.t = t
 		b.open(e.url + "/tasks")
-		e.submit("list-task", "sleep", "8s", ";", "exit", "3")
+		e.submit("list-task", "sleep", "12s", ";", "exit", "3")
 		// Running tasks are listed from the worker's lease (every 5 s).
 		b.waitText(`tr[data-task="list-task"]`, "running", 20*time.Second)
 		b.waitText(`tr[data-task="list-task"]`, "failed", 30*time.Second)
