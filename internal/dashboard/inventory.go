@@ -3,7 +3,6 @@ package dashboard
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -109,8 +108,7 @@ func (d *listData) NextURL() string {
 	return path + "?" + v.Encode()
 }
 
-// QueryFields are the filters as hidden form fields (for the bulk
-// actions).
+// Filter is the filters as URL values (the bulk actions' hidden fields).
 func (d *listData) Filter() url.Values { return d.Q.values() }
 
 func (s *Server) list(ctx context.Context, q listQuery, csrf string) *listData {
@@ -313,7 +311,7 @@ func (s *Server) purgeAll(w http.ResponseWriter, r *http.Request) {
 
 // notice is the message an action's redirect names: ?done=CODE, with n
 // a count. Nothing from the URL is shown but the number.
-func notice(q url.Values) template.HTML {
+func notice(q url.Values) string {
 	n, _ := strconv.Atoi(q.Get("n"))
 	switch q.Get("done") {
 	case "cancel":
@@ -321,7 +319,7 @@ func notice(q url.Values) template.HTML {
 	case "retry":
 		return "Retry submitted: this is the new task."
 	case "purge":
-		return template.HTML("Removed " + strconv.Itoa(n) + " dead letter(s).")
+		return "Removed " + strconv.Itoa(n) + " dead letter(s)."
 	}
 	return ""
 }

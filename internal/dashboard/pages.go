@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"time"
@@ -45,7 +44,7 @@ type page struct {
 	Nav      string
 	CSRF     string
 	ReadOnly bool
-	Notice   template.HTML
+	Notice   string
 	Data     any
 }
 

@@ -89,6 +89,8 @@ func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 		nonce = base64.RawURLEncoding.EncodeToString(b)
 		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: nonce, Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		// Every form of this response carries the one nonce set.
+		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: nonce})
 	}
 	return s.csrfFor(nonce)
 }

@@ -70,6 +70,11 @@ func TestSecurity(t *testing.T) {
 	if m == nil {
 		t.Fatal("task page has no cancel form with a csrf token")
 	}
+	// A first visit gets one nonce (a browser keeps the last of several,
+	// and forms made for another would be refused).
+	if n := len(h.Values("Set-Cookie")); n != 1 {
+		t.Fatalf("first visit set %d cookies, want one CSRF nonce", n)
+	}
 	cookie := h.Get("Set-Cookie")
 	postTo := func(path string, form url.Values, mod func(*http.Request)) int {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+path, strings.NewReader(form.Encode()))
