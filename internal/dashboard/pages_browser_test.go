@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/jetrun/jetrun/internal/dashboard"
@@ -57,6 +59,10 @@ func TestBrowser(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		b.t = t
 		e.submit("cancel-me", "echo", "started", ";", "sleep", "5m")
+		// A first visit, straight to the task: no cookie yet.
+		if _, err := chromedp.Call(b.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
 		b.open(e.url + "/tasks/cancel-me")
 		b.waitText("#log", "started", 20*time.Second)
 		b.waitText("#state", "running", 10*time.Second)
