@@ -181,16 +181,18 @@ func (c *Client) checkDead(ctx context.Context, tasks []TaskSummary) error {
 			subjects = append(subjects, c.subj.Dead(s.Queue, s.ID))
 		}
 	}
-	msgs, err := c.direct.LastOf(ctx, messages.DeadStream, subjects)
-	if errors.Is(err, jsdirect.ErrNoStream) {
-		msgs, err = nil, nil
-	}
-	if err != nil {
-		return err
-	}
-	kept := make(map[string]bool, len(msgs))
-	for _, m := range msgs {
-		kept[m.Subject] = true
+	kept := make(map[string]bool, len(subjects))
+	for chunk := range slices.Chunk(subjects, maxMultiLast) {
+		msgs, err := c.direct.LastOf(ctx, messages.DeadStream, chunk)
+		if errors.Is(err, jsdirect.ErrNoStream) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			kept[m.Subject] = true
+		}
 	}
 	for i := range tasks {
 		if tasks[i].Dead && !kept[c.subj.Dead(tasks[i].Queue, tasks[i].ID)] {
@@ -336,23 +338,40 @@ func (c *Client) listRunning(ctx context.Context, o ListOptions) ([]TaskSummary,
 			continue
 		}
 		for _, id := range w.Running {
-			if !messages.ValidID(id) {
-				continue
-			}
-			s := TaskSummary{ID: id, Queue: w.Queue, State: StateRunning, Worker: w.ID, Updated: w.Seen}
-			if run, err := c.direct.Last(ctx, messages.RunsStream, c.subj.Run(id)); err == nil && run != nil {
-				if r, err := messages.DecodeRun(run.Data); err == nil {
-					s.Attempt = r.Run
-					s.Started, s.Updated = run.Time, run.Time
-				}
-			}
-			if o.within(s.Updated) {
-				out = append(out, s)
+			if messages.ValidID(id) {
+				out = append(out, TaskSummary{ID: id, Queue: w.Queue, State: StateRunning, Worker: w.ID, Updated: w.Seen})
 			}
 		}
 	}
-	return out, nil
+	// Their runs, a multi-last direct get per 1024 tasks.
+	byRun := make(map[string]*TaskSummary, len(out))
+	var subjects []string
+	for i := range out {
+		byRun[c.subj.Run(out[i].ID)] = &out[i]
+		subjects = append(subjects, c.subj.Run(out[i].ID))
+	}
+	for chunk := range slices.Chunk(subjects, maxMultiLast) {
+		runs, err := c.direct.LastOf(ctx, messages.RunsStream, chunk)
+		if errors.Is(err, jsdirect.ErrNoStream) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range runs {
+			if s, ok := byRun[m.Subject]; ok {
+				if r, err := messages.DecodeRun(m.Data); err == nil && r.ID == s.ID {
+					s.Attempt, s.Started, s.Updated = r.Run, m.Time, m.Time
+				}
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(s TaskSummary) bool { return !o.within(s.Updated) }), nil
 }
+
+// maxMultiLast is the most subjects the server answers in one multi-last
+// direct get.
+const maxMultiLast = 1024
 
 func (c *Client) listDead(ctx context.Context, o ListOptions, want int) ([]TaskSummary, error) {
 	var out []TaskSummary
@@ -419,14 +438,22 @@ func (c *Client) Inspect(ctx context.Context, id string) (*TaskDetail, error) {
 	if err := messages.CheckID(id); err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
-	d, err := c.inspect(ctx, id, true)
+	d, err := c.inspect(ctx, id, inspectHow{links: true})
 	if err != nil {
 		return nil, fmt.Errorf("inspect task %s: %w", id, err)
 	}
 	return d, nil
 }
 
-func (c *Client) inspect(ctx context.Context, id string, links bool) (*TaskDetail, error) {
+// inspectHow says how far inspect looks: links, for the task that
+// retries this one; queued, the ids JETRUN_TASKS holds, when the caller
+// has read them already (nil: inspect reads the stream for this id).
+type inspectHow struct {
+	links  bool
+	queued map[string]bool
+}
+
+func (c *Client) inspect(ctx context.Context, id string, how inspectHow) (*TaskDetail, error) {
 	d := &TaskDetail{TaskSummary: TaskSummary{ID: id}}
 	known := false
 	last := func(stream, filter string) (*jsdirect.Msg, error) {
@@ -489,7 +516,7 @@ func (c *Client) inspect(ctx context.Context, id string, links bool) (*TaskDetai
 		d.Error = messages.Clip(r.Error, messages.MaxSummaryErrorLen)
 	}
 	if d.Result == nil {
-		if err := c.inspectLive(ctx, d); err != nil {
+		if err := c.inspectLive(ctx, d, how.queued); err != nil {
 			return nil, err
 		}
 		known = known || d.State != ""
@@ -500,11 +527,11 @@ func (c *Client) inspect(ctx context.Context, id string, links bool) (*TaskDetai
 	if d.Spec != nil {
 		d.RetryOf = d.Spec.RetryOf
 	}
-	if links && d.State != StateQueued && d.State != StateRunning {
+	if how.links && d.State != StateQueued && d.State != StateRunning {
 		next := messages.RetryID(id)
 		// Its retry_of proves the link; a retry caught between its result
 		// and its index record has no spec to read yet, and its name says.
-		if n, err := c.inspect(ctx, next, false); err == nil && (n.RetryOf == id || n.Spec == nil) {
+		if n, err := c.inspect(ctx, next, inspectHow{}); err == nil && (n.RetryOf == id || n.Spec == nil) {
 			d.RetriedAs = next
 		}
 	}
@@ -513,8 +540,8 @@ func (c *Client) inspect(ctx context.Context, id string, links bool) (*TaskDetai
 
 // inspectLive fills in the state of a task without a result: running
 // when a live worker holds it, queued when its message is in
-// JETRUN_TASKS.
-func (c *Client) inspectLive(ctx context.Context, d *TaskDetail) error {
+// JETRUN_TASKS (in queued, when not nil).
+func (c *Client) inspectLive(ctx context.Context, d *TaskDetail, queued map[string]bool) error {
 	running, err := c.listRunning(ctx, ListOptions{})
 	if err != nil {
 		return err
@@ -524,6 +551,12 @@ func (c *Client) inspectLive(ctx context.Context, d *TaskDetail) error {
 			d.State, d.Queue, d.Worker, d.Attempt, d.Started, d.Updated = r.State, r.Queue, r.Worker, r.Attempt, r.Started, r.Updated
 			break
 		}
+	}
+	if queued != nil {
+		if queued[d.ID] && d.State == "" {
+			d.State = StateQueued
+		}
+		return nil
 	}
 	var found *jsdirect.Msg
 	_, _, err = c.direct.Newest(ctx, messages.TasksStream, c.subj.TaskFilter(""), 0, time.Time{}, 1, func(m *jsdirect.Msg) bool {
@@ -549,6 +582,30 @@ func (c *Client) inspectLive(ctx context.Context, d *TaskDetail) error {
 		d.Spec = t
 	}
 	return nil
+}
+
+// queuedIDs reads the ids of every task message JETRUN_TASKS holds: one
+// pass over the stream, for callers that look many ids up.
+func (c *Client) queuedIDs(ctx context.Context) (map[string]bool, error) {
+	ids := map[string]bool{}
+	for seq := uint64(1); ; {
+		msgs, _, err := c.direct.Get(ctx, messages.TasksStream, jsdirect.Request{Seq: seq, NextFor: c.subj.TaskFilter(""), Batch: 10000})
+		if errors.Is(err, jsdirect.ErrNoStream) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if id, _ := messages.PeekTask(m.Data); id != "" {
+				ids[id] = true
+			}
+		}
+		if len(msgs) == 0 || msgs[len(msgs)-1].Pending == 0 {
+			return ids, nil
+		}
+		seq = msgs[len(msgs)-1].Seq + 1
+	}
 }
 
 // maxStatuses bounds the status events Inspect reads.

@@ -43,23 +43,25 @@ func (c *Client) Retry(ctx context.Context, id string) (string, error) {
 	if err := messages.CheckID(id); err != nil {
 		return "", fmt.Errorf("retry: %w", err)
 	}
-	d, err := c.inspect(ctx, id, false)
+	d, err := c.inspect(ctx, id, inspectHow{})
 	if err != nil {
 		return "", fmt.Errorf("retry task %s: %w", id, err)
 	}
-	next, err := c.retry(ctx, d)
+	next, err := c.retry(ctx, d, nil)
 	if err != nil {
 		return "", fmt.Errorf("retry task %s: %w", id, err)
 	}
 	return next, nil
 }
 
-func (c *Client) retry(ctx context.Context, d *TaskDetail) (string, error) {
+// retry submits d's retry; queued are the ids JETRUN_TASKS holds, or nil
+// to look the retry's id up there.
+func (c *Client) retry(ctx context.Context, d *TaskDetail, queued map[string]bool) (string, error) {
 	if d.Result == nil && d.State != StateSucceeded && d.State != StateFailed && d.State != StateCancelled {
 		return "", fmt.Errorf("%w: it is %s", ErrNotFinished, cmp.Or(string(d.State), "not known to have a result"))
 	}
 	next := messages.RetryID(d.ID)
-	if n, err := c.inspect(ctx, next, false); err == nil {
+	if n, err := c.inspect(ctx, next, inspectHow{queued: queued}); err == nil {
 		return "", fmt.Errorf("%w as %s (%s): retry %s instead", ErrAlreadyRetried, next, cmp.Or(string(n.State), "known"), next)
 	} else if !errors.Is(err, ErrUnknownTask) {
 		return "", err
@@ -133,10 +135,25 @@ func (c *Client) RetryAll(ctx context.Context, f RetryFilter) ([]Retried, error)
 	if err != nil {
 		return nil, fmt.Errorf("retry: %w", err)
 	}
+	// One pass over the queue for every retry's "already retried?", not
+	// one per task.
+	queued, err := c.queuedIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
+	}
 	out := make([]Retried, 0, len(page.Tasks))
 	for _, s := range page.Tasks {
-		next, err := c.Retry(ctx, s.ID)
-		out = append(out, Retried{ID: s.ID, NewID: next, Err: err})
+		r := Retried{ID: s.ID}
+		d, err := c.inspect(ctx, s.ID, inspectHow{queued: queued})
+		if err == nil {
+			r.NewID, err = c.retry(ctx, d, queued)
+		}
+		if err != nil {
+			r.Err = fmt.Errorf("retry task %s: %w", s.ID, err)
+		} else {
+			queued[r.NewID] = true
+		}
+		out = append(out, r)
 		if ctx.Err() != nil {
 			break
 		}
