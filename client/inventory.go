@@ -608,6 +608,34 @@ func (c *Client) queuedIDs(ctx context.Context) (map[string]bool, error) {
 	}
 }
 
+// maxStats bounds the resource samples Stats reads: the newest 600 (ten
+// minutes at the worker's default of one a second).
+const maxStats = 600
+
+// Stats returns task id's newest resource samples stored in JETRUN_EVENTS
+// (at most 600), oldest first: the memory and CPU of a task while it
+// runs; its Result carries the run's whole series, decimated, once it
+// ends. A task with none stored returns none.
+func (c *Client) Stats(ctx context.Context, id string) ([]messages.Stat, error) {
+	if err := messages.CheckID(id); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	msgs, _, err := c.direct.Newest(ctx, messages.EventsStream, messages.StatSubject(c.subj.Events(id)), 0, time.Time{}, maxStats, nil)
+	if errors.Is(err, jsdirect.ErrNoStream) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stats of task %s: %w", id, err)
+	}
+	out := make([]messages.Stat, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if st, err := messages.DecodeStat(msgs[i].Data); err == nil && st.ID == id {
+			out = append(out, *st)
+		}
+	}
+	return out, nil
+}
+
 // maxStatuses bounds the status events Inspect reads.
 const maxStatuses = 1000
 

@@ -49,6 +49,11 @@ func TestListInspectRetryPurge(t *testing.T) {
 		return err == nil && slices.Equal(ids(p), []string{"slow-1"})
 	}, "slow-1 never listed as running")
 
+	natstest.Eventually(t, 10*time.Second, func() bool {
+		st, err := e.c.Stats(ctx, "slow-1")
+		return err == nil && len(st) > 0 && st[0].ID == "slow-1" && !st[0].Time.IsZero()
+	}, "no resource samples of the running slow-1")
+
 	all, err := e.c.List(ctx, client.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ type Backend interface {
 	List(ctx context.Context, o client.ListOptions) (*client.TaskPage, error)
 	Inspect(ctx context.Context, id string) (*client.TaskDetail, error)
 	Logs(ctx context.Context, id string, follow bool, fn func(*messages.Log) error) error
+	Stats(ctx context.Context, id string) ([]messages.Stat, error)
 
 	Cancel(ctx context.Context, id, reason string) error
 	Retry(ctx context.Context, id string) (string, error)

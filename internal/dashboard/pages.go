@@ -235,6 +235,9 @@ func (s *Server) task(ctx context.Context, id, csrf string) *taskData {
 		d.D = det
 		if det.Result != nil {
 			d.Charts = statCharts(det.Result.Stats)
+		} else if stats, err := s.b.Stats(ctx, id); err == nil && len(stats) > 0 {
+			// Still running: its samples so far, from the event stream.
+			d.Charts = statCharts(stats)
 		}
 	}
 	return d
