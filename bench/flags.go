@@ -18,9 +18,10 @@ const (
 	benchMemory     = "memory"
 	benchInventory  = "inventory"
 	benchDashboard  = "dashboard"
+	benchArtifacts  = "artifacts"
 )
 
-var allBenchmarks = []string{benchPipeline, benchLatency, benchThroughput, benchLogs, benchMemory, benchInventory, benchDashboard}
+var allBenchmarks = []string{benchPipeline, benchLatency, benchThroughput, benchLogs, benchMemory, benchInventory, benchDashboard, benchArtifacts}
 
 // config is the parsed command line.
 type config struct {
@@ -39,6 +40,7 @@ type config struct {
 	memoryTasks         int
 	inventoryTasks      int
 	dashboardTasks      int
+	artifactsMiB        int
 	args                []string
 }
 
@@ -60,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.memoryTasks, "memory-tasks", 16, "running tasks while measuring the busy worker's memory")
 	fs.IntVar(&c.inventoryTasks, "inventory-tasks", 100000, "finished tasks in the index the inventory benchmark lists")
 	fs.IntVar(&c.dashboardTasks, "dashboard-tasks", 100000, "finished tasks stored under the dashboard's task list")
+	fs.IntVar(&c.artifactsMiB, "artifacts-mib", 200, "MiB of the file the artifacts benchmark sends through a task and back")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -89,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		{"throughput-concurrency", c.throughputConc, 1, 64},
 		{"logs-mib", c.logsMiB, 1, 1024},
 		{"memory-tasks", c.memoryTasks, 1, 256},
+		{"artifacts-mib", c.artifactsMiB, 1, 2048},
 	} {
 		if b.v < b.lo || b.v > b.hi {
 			return nil, fmt.Errorf("-%s %d: want %d to %d", b.flag, b.v, b.lo, b.hi)

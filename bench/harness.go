@@ -51,7 +51,7 @@ func newHarness(ctx context.Context, cfg *config, out io.Writer) (*harness, erro
 	}
 	h := &harness{cfg: cfg, tmp: tmp, started: time.Now()}
 	h.out = io.MultiWriter(out, &h.transcript)
-	if cfg.selected(benchLatency) || cfg.selected(benchThroughput) || cfg.selected(benchLogs) || cfg.selected(benchMemory) {
+	if cfg.selected(benchLatency) || cfg.selected(benchThroughput) || cfg.selected(benchLogs) || cfg.selected(benchMemory) || cfg.selected(benchArtifacts) {
 		if err := h.setupDocker(ctx); err != nil {
 			h.close()
 			return nil, err
@@ -71,7 +71,7 @@ func (h *harness) setupDocker(ctx context.Context) error {
 	defer cancel()
 	v, err := cli.ServerVersion(pctx)
 	if err != nil {
-		return fmt.Errorf("docker daemon unavailable (the latency, throughput, logs and memory benchmarks need it; -only pipeline runs without): %w", err)
+		return fmt.Errorf("docker daemon unavailable (the latency, throughput, logs, memory and artifacts benchmarks need it; -only pipeline runs without): %w", err)
 	}
 	h.dockerV = fmt.Sprintf("Docker %s (API %s)", v.Version, v.APIVersion)
 	bctx, cancel2 := context.WithTimeout(ctx, 5*time.Minute)
@@ -109,6 +109,7 @@ func (h *harness) runAll(ctx context.Context) error {
 		benchMemory:     h.memory,
 		benchInventory:  h.inventory,
 		benchDashboard:  h.dashboard,
+		benchArtifacts:  h.artifacts,
 	}
 	h.warnLoad()
 	var errs []error

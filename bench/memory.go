@@ -38,11 +38,9 @@ func (h *harness) memory(ctx context.Context) (*result, error) {
 		Name: benchMemory, Unit: "MiB",
 		JetrunWhat: fmt.Sprintf("VmRSS of the cmd/worker process (Docker driver, concurrency %d, metrics off) from /proc/<pid>/status, the median of samples every %v over %v: idle after its consumer is bound, then with %d containers running `sleep`; VmHWM is the process's peak", n, rssEvery, rssWindow, n),
 	}
-	bin := filepath.Join(h.tmp, "worker")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/worker")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build cmd/worker: %w\n%s", err, out)
+	bin, err := h.buildBinary(ctx, "./cmd/worker", "worker")
+	if err != nil {
+		return nil, err
 	}
 	idle := extra{Key: "idle_rss_mib", Label: "RSS idle", Unit: "MiB"}
 	busy := extra{Key: fmt.Sprintf("running%d_rss_mib", n), Label: fmt.Sprintf("RSS with %d running", n), Unit: "MiB"}
@@ -67,73 +65,19 @@ func (h *harness) memoryOnce(ctx context.Context, bin string, rep, n int) (idle,
 		return 0, 0, 0, err
 	}
 	defer env.close()
-	// A worker with --nats only checks the streams: provision them first,
-	// as an operator does.
-	prov := exec.CommandContext(ctx, bin, "--provision", "--nats", env.srv.ClientURL())
-	prov.Env = withoutJetrunEnv(os.Environ())
-	if out, err := prov.CombinedOutput(); err != nil {
-		return 0, 0, 0, fmt.Errorf("worker --provision: %w: %s", err, out)
-	}
 	id := fmt.Sprintf("bench-memory-%d", rep)
-
-	logFile, err := os.Create(filepath.Join(h.tmp, id+".log"))
+	wp, err := h.startWorkerProcess(ctx, env, bin, id, "--concurrency", strconv.Itoa(n))
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "--nats", env.srv.ClientURL(), "--worker-id", id,
-		"--concurrency", strconv.Itoa(n), "--metrics-addr", "", "--log-level", "warn")
-	cmd.Env = withoutJetrunEnv(os.Environ())
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, fmt.Errorf("start worker: %w", err)
+	defer wp.stop()
+	alive := wp.alive
+	pid := wp.pid()
+	if idle, err = sampleRSS(ctx, pid); err != nil {
+		return 0, 0, 0, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if drv, derr := docker.New(driver.Config{}, docker.Options{WorkerID: id}); derr == nil {
-			_, _ = drv.RemoveWorkerContainers(rctx, id)
-			_ = drv.Close()
-		}
-	}()
-	alive := func() error {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("worker exited (%v); its log is in %s", err, logFile.Name())
-		default:
-			return nil
-		}
-	}
-
 	nc, err := env.connect("bench-memory-client")
 	if err != nil {
-		return 0, 0, 0, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if err := poll(ctx, time.Minute, func() (bool, error) {
-		if err := alive(); err != nil {
-			return false, err
-		}
-		_, err := js.Consumer(ctx, messages.TasksStream, messages.ConsumerName(messages.DefaultQueue))
-		return err == nil, nil
-	}); err != nil {
-		return 0, 0, 0, fmt.Errorf("worker not consuming: %w", err)
-	}
-	pid := cmd.Process.Pid
-	if idle, err = sampleRSS(ctx, pid); err != nil {
 		return 0, 0, 0, err
 	}
 
@@ -191,6 +135,107 @@ func (h *harness) memoryOnce(ctx context.Context, bin string, rep, n int) (idle,
 		}
 	}
 	return idle, busy, peak, nil
+}
+
+// buildBinary builds the command package pkg (e.g. ./cmd/worker) into the
+// scratch directory as name, statically, and returns its path.
+func (h *harness) buildBinary(ctx context.Context, pkg, name string) (string, error) {
+	bin := filepath.Join(h.tmp, name)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// workerProcess is the real worker binary running as its own process,
+// connected to a natsEnv's server.
+type workerProcess struct {
+	cmd    *exec.Cmd
+	id     string
+	log    *os.File
+	exited chan error
+}
+
+// startWorkerProcess provisions the streams with the worker binary bin
+// and args (a worker with --nats only checks them, as in production),
+// starts it with worker id id and args, and waits until its consumer is
+// bound, at most a minute. stop ends it.
+func (h *harness) startWorkerProcess(ctx context.Context, env *natsEnv, bin, id string, args ...string) (*workerProcess, error) {
+	url := env.srv.ClientURL()
+	prov := exec.CommandContext(ctx, bin, append([]string{"--provision", "--nats", url}, args...)...)
+	prov.Env = withoutJetrunEnv(os.Environ())
+	if out, err := prov.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("worker --provision: %w: %s", err, out)
+	}
+	logFile, err := os.Create(filepath.Join(h.tmp, id+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append([]string{"--nats", url, "--worker-id", id, "--metrics-addr", "", "--log-level", "warn"}, args...)...)
+	cmd.Env = withoutJetrunEnv(os.Environ())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	p := &workerProcess{cmd: cmd, id: id, log: logFile, exited: make(chan error, 1)}
+	go func() { p.exited <- cmd.Wait() }()
+	nc, err := env.connect(id + "-watch")
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	if err := poll(ctx, time.Minute, func() (bool, error) {
+		if err := p.alive(); err != nil {
+			return false, err
+		}
+		_, err := js.Consumer(ctx, messages.TasksStream, messages.ConsumerName(messages.DefaultQueue))
+		return err == nil, nil
+	}); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("worker not consuming: %w", err)
+	}
+	return p, nil
+}
+
+func (p *workerProcess) pid() int { return p.cmd.Process.Pid }
+
+// alive returns an error once the worker has exited.
+func (p *workerProcess) alive() error {
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return fmt.Errorf("worker exited (%v); its log is in %s", err, p.log.Name())
+	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM and waits for the worker, killing it after a
+// minute, then removes any container it left.
+func (p *workerProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(time.Minute):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	p.exited <- nil // alive reports it stopped
+	p.log.Close()
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if drv, err := docker.New(driver.Config{}, docker.Options{WorkerID: p.id}); err == nil {
+		_, _ = drv.RemoveWorkerContainers(rctx, p.id)
+		_ = drv.Close()
+	}
 }
 
 // sampleRSS returns the median VmRSS of pid over rssWindow, in MiB.

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/objput"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -72,7 +73,7 @@ func (c *Client) Upload(ctx context.Context, name string, r io.Reader) (size int
 		return 0, "", err
 	}
 	h := sha256.New()
-	info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name}, io.TeeReader(r, h))
+	info, err := objput.Put(ctx, c.js, obs, messages.ArtifactsBucket, jetstream.ObjectMeta{Name: name}, io.TeeReader(r, h))
 	if err != nil {
 		return 0, "", fmt.Errorf("upload %s: %w", name, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/objput"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -456,7 +457,7 @@ func (j *job) collectOutput(ctx context.Context, f driver.Files, id string, i in
 				if h.Size > budget {
 					return errOverCap
 				}
-				info, putErr = obs.Put(ctx, jetstream.ObjectMeta{Name: name}, body)
+				info, putErr = objput.Put(ctx, j.w.js, obs, messages.ArtifactsBucket, jetstream.ObjectMeta{Name: name}, body)
 				return errStop
 			case tar.TypeSymlink:
 				art.Kind, art.Link = messages.KindLink, h.Linkname
@@ -469,7 +470,7 @@ func (j *job) collectOutput(ctx context.Context, f driver.Files, id string, i in
 			done = make(chan struct{})
 			go func() {
 				defer close(done)
-				info, putErr = obs.Put(ctx, jetstream.ObjectMeta{Name: name}, pr)
+				info, putErr = objput.Put(ctx, j.w.js, obs, messages.ArtifactsBucket, jetstream.ObjectMeta{Name: name}, pr)
 				pr.CloseWithError(putErr)
 			}()
 		}
