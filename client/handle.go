@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetrun/jetrun/internal/jsdirect"
 	"github.com/jetrun/jetrun/messages"
 )
 
@@ -341,5 +342,36 @@ func (h *Handle) checkStored(ctx context.Context) {
 		}
 		return
 	}
+	h.awaitIndexed(ctx)
 	h.finish(res, nil)
+}
+
+// indexGrace bounds how long a handle that found its result stored waits
+// for the task's index record, which its worker writes a moment later.
+const indexGrace = time.Second
+
+// awaitIndexed waits, at most indexGrace, until JETRUN_INDEX lists the
+// task or the live result arrives (which its worker publishes after the
+// index record): a result read from JETRUN_RESULTS can be a moment ahead
+// of the inventory, and a caller that lists tasks once Result returns
+// must find this one. Workers older than the index make it wait the
+// grace once.
+func (h *Handle) awaitIndexed(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, indexGrace)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		m, err := h.c.direct.Last(ctx, messages.IndexStream, h.c.subj.IndexFilter("", "", h.id))
+		if m != nil || errors.Is(err, jsdirect.ErrNoStream) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.done:
+			return
+		case <-t.C:
+		}
+	}
 }
