@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/objget"
 	"github.com/jetrun/jetrun/internal/objput"
 	"github.com/jetrun/jetrun/messages"
 )
@@ -182,11 +183,13 @@ func (c *Client) OpenArtifact(ctx context.Context, a messages.Artifact) (io.Read
 	if a.State != messages.ArtifactStored || a.Object == "" {
 		return nil, fmt.Errorf("artifact %s has no object (%s)", a.Path, a.State)
 	}
-	obs, err := c.objects(ctx)
-	if err != nil {
+	// The bucket's existence first, for ErrNoArtifactsBucket.
+	if _, err := c.objects(ctx); err != nil {
 		return nil, err
 	}
-	obj, err := obs.Get(ctx, a.Object)
+	// Read with bounded memory: a batch of chunks at a time, the object's
+	// own size and digest checked at EOF (jetstream.ErrDigestMismatch).
+	obj, err := objget.Open(ctx, c.nc, messages.ArtifactsBucket, a.Object)
 	if err != nil {
 		return nil, fmt.Errorf("artifact %s: object %s: %w", a.Path, a.Object, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetrun/jetrun/driver"
+	"github.com/jetrun/jetrun/internal/objget"
 	"github.com/jetrun/jetrun/internal/objput"
 	"github.com/jetrun/jetrun/messages"
 )
@@ -62,6 +63,18 @@ func (w *Worker) bindArtifacts(ctx context.Context) (jetstream.ObjectStore, erro
 		return nil, fmt.Errorf("bucket %s: %w: replicas are %d, want at least %d; %s", messages.ArtifactsBucket, ErrLayout, st.Replicas(), w.cfg.Streams.Replicas, provisionHint)
 	}
 	return obs, nil
+}
+
+// openObject opens an object of the artifacts bucket for reading, with
+// bounded memory (internal/objget): reading it to the end checks its
+// digest, a mismatch being jetstream.ErrDigestMismatch. A missing object
+// is jetstream.ErrObjectNotFound.
+func (w *Worker) openObject(ctx context.Context, name string) (io.ReadCloser, error) {
+	o, err := objget.Open(ctx, w.nc, messages.ArtifactsBucket, name)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func (w *Worker) artifacts() jetstream.ObjectStore {
@@ -186,7 +199,7 @@ func (j *job) lookUpInputs(ctx context.Context, ct *containerTask) error {
 			return err
 		}
 		total += info.Size
-		ct.stdin = &objectStdin{open: func() (io.ReadCloser, error) { return j.w.artifacts().Get(ctx, t.InputObject) }}
+		ct.stdin = &objectStdin{open: func() (io.ReadCloser, error) { return j.w.openObject(ctx, t.InputObject) }}
 	}
 	if total > uint64(limit) {
 		return faultf("%s of input objects, more than this worker's limit of %s per task", units.BytesSize(float64(total)), units.BytesSize(float64(limit)))
@@ -296,7 +309,7 @@ func joinReason(a, b string) string {
 // copyInput streams one object into the container: a file as a one-entry
 // archive, a directory's archive as it is (the driver checks it).
 func (j *job) copyInput(ctx context.Context, f driver.Files, in messages.Input, info *jetstream.ObjectInfo) error {
-	obj, err := j.w.artifacts().Get(ctx, in.Object)
+	obj, err := j.w.openObject(ctx, in.Object)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
 			return faultf("object %q not found in %s", in.Object, messages.ArtifactsBucket)
