@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetrun/jetrun/driver/fake"
 	"github.com/jetrun/jetrun/internal/natstest"
+	"github.com/jetrun/jetrun/messages"
 	"github.com/jetrun/jetrun/worker"
 )
 
@@ -140,6 +141,22 @@ func TestWorkerVerifiesProvisionedLayout(t *testing.T) {
 	}
 	if err := start(); err != nil {
 		t.Fatalf("worker after provisioning again: %v", err)
+	}
+
+	// Artifacts are read with direct gets: a bucket without them is
+	// refused, and provisioning puts them back.
+	objStream := "OBJ_" + messages.ArtifactsBucket
+	tampered = streamConfig(t, a, objStream)
+	tampered.AllowDirect = false
+	if _, err := a.js.UpdateStream(t.Context(), tampered); err != nil {
+		t.Fatalf("admin: update stream: %v", err)
+	}
+	if err := start(); !errors.Is(err, worker.ErrLayout) || !strings.Contains(err.Error(), "direct gets") {
+		t.Fatalf("worker on an artifacts bucket without direct gets: %v; want %v saying so", err, worker.ErrLayout)
+	}
+	f.provision(t)
+	if err := start(); err != nil {
+		t.Fatalf("worker after provisioning the bucket again: %v", err)
 	}
 }
 

@@ -62,6 +62,11 @@ func (w *Worker) bindArtifacts(ctx context.Context) (jetstream.ObjectStore, erro
 	if st.Replicas() < w.cfg.Streams.Replicas {
 		return nil, fmt.Errorf("bucket %s: %w: replicas are %d, want at least %d; %s", messages.ArtifactsBucket, ErrLayout, st.Replicas(), w.cfg.Streams.Replicas, provisionHint)
 	}
+	// Objects are read with direct gets (internal/objget).
+	if bs, ok := st.(*jetstream.ObjectBucketStatus); ok && bs.StreamInfo() != nil && !bs.StreamInfo().Config.AllowDirect {
+		info := bs.StreamInfo()
+		return nil, fmt.Errorf("bucket %s: %w: its stream %s does not allow direct gets, which readers of artifacts use; %s", messages.ArtifactsBucket, ErrLayout, info.Config.Name, provisionHint)
+	}
 	return obs, nil
 }
 
