@@ -35,12 +35,12 @@ import (
 )
 
 const (
-	// BatchBytes bounds the chunk bytes one direct get returns: 16 chunks
-	// of the store's default 128 KiB (a larger chunk comes alone). With
-	// one batch read ahead a reader holds about twice that. 1 MiB batches
-	// read about a third slower on loopback (a request's round trip per
-	// MiB), larger ones gain little.
-	BatchBytes = 2 << 20
+	// BatchBytes bounds the chunk bytes one direct get returns: 8 of
+	// objput's 512 KiB chunks, or BatchChunks of the store's default 128 KiB (a chunk
+	// larger than this comes alone). With one batch read ahead a reader
+	// holds about twice that. 1 MiB batches read about a third slower on
+	// loopback (a request's round trip per MiB).
+	BatchBytes = 4 << 20
 	// BatchChunks is the most chunks one direct get asks for.
 	BatchChunks = 16
 	// RequestTimeout bounds one direct get.

@@ -28,12 +28,15 @@ import (
 )
 
 const (
-	// ChunkSize is the size of a chunk, the object store's default.
-	ChunkSize = 128 << 10
+	// ChunkSize is the size of a chunk: four times the object store's
+	// default 128 KiB, which moved a 200 MiB round trip from about 31 to
+	// 37 MiB/s on the bench machine (fewer messages, acks and hashes).
+	// Readers take any chunk size: it is in the object's meta.
+	ChunkSize = 512 << 10
 	// Window is the most chunks published and not yet acknowledged: 4
 	// MiB, far below a stream's ingest queue even with many puts at once,
 	// and enough to keep a loopback or LAN link busy.
-	Window = 32
+	Window = 8
 	// AckTimeout bounds the wait for one chunk's acknowledgement.
 	AckTimeout = 30 * time.Second
 )
