@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,7 +23,9 @@ import (
 // dies in between leaves the next delivery to finish it; both writes are
 // idempotent (the dead letter is written only where none is, the index
 // record replaces itself). Each write is retried through an outage for as
-// long as ctx lasts.
+// long as ctx lasts. A write JetStream refuses for good (a 4xx API error:
+// a dead letter larger than JETRUN_DEAD takes, say) is logged and skipped:
+// the inventory misses that record, the task still settles.
 func (j *job) record(ctx context.Context, r *messages.Result) error {
 	w := j.w
 	queue, ok := w.subj.QueueOf(j.msg.Subject())
@@ -50,14 +53,18 @@ func (j *job) record(ctx context.Context, r *messages.Result) error {
 		var added bool
 		err := w.retryNATS(ctx, j.log, "store dead letter", func(ctx context.Context) (err error) {
 			added, err = w.storeDeadLetter(ctx, queue, data, r, j.published)
-			return err
+			return permanentIfRefused(err)
 		})
-		if err != nil {
+		switch {
+		case refusedForGood(err):
+			j.log.Error("dead letter refused by JetStream; the task cannot be retried from it", "stream", messages.DeadStream, "err", err)
+		case err != nil:
 			return fmt.Errorf("store dead letter in %s: %w", messages.DeadStream, err)
-		}
-		sum.Dead = true
-		if added {
-			w.m.deadLetters.Inc()
+		default:
+			sum.Dead = true
+			if added {
+				w.m.deadLetters.Inc()
+			}
 		}
 	}
 	enc, err := messages.Encode(sum)
@@ -68,9 +75,12 @@ func (j *job) record(ctx context.Context, r *messages.Result) error {
 	msg.Header.Set(messages.MsgIDHeader, messages.IndexMsgID(r.ID))
 	err = w.retryNATS(ctx, j.log, "index task", func(ctx context.Context) error {
 		_, err := w.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(messages.IndexStream))
-		return err
+		return permanentIfRefused(err)
 	})
-	if err != nil {
+	switch {
+	case refusedForGood(err):
+		j.log.Error("index record refused by JetStream; the task is not listed", "stream", messages.IndexStream, "err", err)
+	case err != nil:
 		return fmt.Errorf("index task in %s: %w", messages.IndexStream, err)
 	}
 	return nil
@@ -102,6 +112,22 @@ func (w *Worker) storeDeadLetter(ctx context.Context, queue string, data []byte,
 		return false, err
 	}
 	return !ack.Duplicate, nil
+}
+
+// refusedForGood reports whether err is JetStream refusing a publish for
+// a reason another try would not change: an API error in the 4xx range
+// (too large, a limit, a bad header), not an outage (5xx, timeouts).
+func refusedForGood(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500
+}
+
+// permanentIfRefused stops retryNATS on an error refusedForGood.
+func permanentIfRefused(err error) error {
+	if refusedForGood(err) {
+		return backoff.Permanent(err)
+	}
+	return err
 }
 
 // oneLine makes s fit a header value: control characters become spaces.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -105,5 +106,25 @@ func TestRecordsRepairedOnRedelivery(t *testing.T) {
 	}
 	if d := e.last(messages.DeadStream, subj.Dead("default", "orphan")); d == nil {
 		t.Fatal("no dead letter written on redelivery")
+	}
+}
+
+// TestRefusedForGood classifies real JetStream errors: a publish the
+// stream refuses for its content (here, a wrong expected stream) is
+// refused for good, so an inventory write that hits one is skipped rather
+// than retried while the task waits; an outage (no responders) is not.
+func TestRefusedForGood(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.js.Publish(ctx, messages.NewSubjects("").Index(messages.TaskFailed, "default", "x"), []byte("x"), jetstream.WithExpectStream("NOT_THE_INDEX"))
+	if err == nil || !refusedForGood(err) {
+		t.Fatalf("wrong expected stream: %v, refused for good %v; want true", err, refusedForGood(err))
+	}
+	if _, ok := permanentIfRefused(err).(*backoff.PermanentError); !ok {
+		t.Fatalf("permanentIfRefused(%v) does not stop retryNATS", err)
+	}
+	_, err = e.js.Publish(ctx, "nowhere.at.all", []byte("x"))
+	if err == nil || refusedForGood(err) {
+		t.Fatalf("no stream: %v, refused for good %v; want false (an outage looks the same)", err, refusedForGood(err))
 	}
 }
