@@ -218,6 +218,14 @@ func TestRunErrorsBeforePublishing(t *testing.T) {
 		{"unknown command", []string{"launch"}, exitUsage, "unknown command"},
 		{"status without id", []string{"status"}, exitUsage, "exactly one task ID"},
 		{"status without event stream", []string{"status", "x"}, exitError, "is a worker running?"},
+		{"ls with an unknown state", []string{"ls", "--state", "lost"}, exitUsage, "not one of queued, running"},
+		{"ls with a bad cursor", []string{"ls", "--before", "yesterday"}, exitUsage, "not a cursor"},
+		{"ls with too large a page", []string{"ls", "--limit", "5000"}, exitUsage, "--limit 5000"},
+		{"inspect without id", []string{"inspect"}, exitUsage, "exactly one task ID"},
+		{"inspect of an unknown task", []string{"inspect", "nobody"}, exitError, "is not known"},
+		{"retry of an id and all", []string{"retry", "--all", "x"}, exitUsage, "not both"},
+		{"retry filters without all", []string{"retry", "--queue", "q", "x"}, exitUsage, "go with --all"},
+		{"purge without id", []string{"purge"}, exitUsage, "exactly one task ID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := submitIn(ctx, t, srv, "", tc.args...)

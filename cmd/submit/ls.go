@@ -164,7 +164,8 @@ func (c *lsCmd) Run(ctx context.Context, args []string) error {
 func (c *lsCmd) repeatFlags() string {
 	var b strings.Builder
 	c.fs.Visit(func(f *flag.Flag) {
-		if f.Name != "before" && (f.Name == "state" || f.Name == "queue" || f.Name == "worker" || f.Name == "since" || f.Name == "limit" || f.Name == "dead") {
+		switch f.Name {
+		case "state", "queue", "worker", "since", "limit", "dead":
 			fmt.Fprintf(&b, "--%s=%s ", f.Name, f.Value)
 		}
 	})
