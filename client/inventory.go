@@ -510,16 +510,23 @@ func (c *Client) inspect(ctx context.Context, id string, how inspectHow) (*TaskD
 	if d.Statuses, err = c.statuses(ctx, id); err != nil {
 		return nil, err
 	}
-	if r := d.Result; r != nil && d.State == "" {
-		d.State, d.Status, d.Worker, d.Attempt = TaskState(messages.StateOf(r.Status)), r.Status, r.Worker, r.Attempt
-		d.Started, d.Finished, d.Updated, d.ExitCode = r.Started, r.Finished, r.Finished, r.ExitCode
-		d.Error = messages.Clip(r.Error, messages.MaxSummaryErrorLen)
+	if d.Result != nil && d.State == "" {
+		d.fromResult()
 	}
 	if d.Result == nil {
 		if err := c.inspectLive(ctx, d, how.queued); err != nil {
 			return nil, err
 		}
 		known = known || d.State != ""
+		if d.State == "" {
+			// Not in JETRUN_TASKS now: if it settled since the result
+			// lookup above, its result is stored (a message leaves the
+			// stream only after that), so look once more.
+			if st, err := c.Status(ctx, id); err == nil && st.Result != nil {
+				known, d.Result = true, st.Result
+				d.fromResult()
+			}
+		}
 	}
 	if !known && len(d.Statuses) == 0 {
 		return nil, ErrUnknownTask
@@ -536,6 +543,14 @@ func (c *Client) inspect(ctx context.Context, id string, how inspectHow) (*TaskD
 		}
 	}
 	return d, nil
+}
+
+// fromResult fills in d's summary from its Result.
+func (d *TaskDetail) fromResult() {
+	r := d.Result
+	d.State, d.Status, d.Worker, d.Attempt = TaskState(messages.StateOf(r.Status)), r.Status, r.Worker, r.Attempt
+	d.Started, d.Finished, d.Updated, d.ExitCode = r.Started, r.Finished, r.Finished, r.ExitCode
+	d.Error = messages.Clip(r.Error, messages.MaxSummaryErrorLen)
 }
 
 // inspectLive fills in the state of a task without a result: running
