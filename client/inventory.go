@@ -181,18 +181,13 @@ func (c *Client) checkDead(ctx context.Context, tasks []TaskSummary) error {
 			subjects = append(subjects, c.subj.Dead(s.Queue, s.ID))
 		}
 	}
-	kept := make(map[string]bool, len(subjects))
-	for chunk := range slices.Chunk(subjects, maxMultiLast) {
-		msgs, err := c.direct.LastOf(ctx, messages.DeadStream, chunk)
-		if errors.Is(err, jsdirect.ErrNoStream) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			kept[m.Subject] = true
-		}
+	msgs, err := c.direct.LastOf(ctx, messages.DeadStream, subjects)
+	if err != nil && !errors.Is(err, jsdirect.ErrNoStream) {
+		return err
+	}
+	kept := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		kept[m.Subject] = true
 	}
 	for i := range tasks {
 		if tasks[i].Dead && !kept[c.subj.Dead(tasks[i].Queue, tasks[i].ID)] {
@@ -343,35 +338,26 @@ func (c *Client) listRunning(ctx context.Context, o ListOptions) ([]TaskSummary,
 			}
 		}
 	}
-	// Their runs, a multi-last direct get per 1024 tasks.
+	// Their runs, in multi-last direct gets.
 	byRun := make(map[string]*TaskSummary, len(out))
 	var subjects []string
 	for i := range out {
 		byRun[c.subj.Run(out[i].ID)] = &out[i]
 		subjects = append(subjects, c.subj.Run(out[i].ID))
 	}
-	for chunk := range slices.Chunk(subjects, maxMultiLast) {
-		runs, err := c.direct.LastOf(ctx, messages.RunsStream, chunk)
-		if errors.Is(err, jsdirect.ErrNoStream) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range runs {
-			if s, ok := byRun[m.Subject]; ok {
-				if r, err := messages.DecodeRun(m.Data); err == nil && r.ID == s.ID {
-					s.Attempt, s.Started, s.Updated = r.Run, m.Time, m.Time
-				}
+	runs, err := c.direct.LastOf(ctx, messages.RunsStream, subjects)
+	if err != nil && !errors.Is(err, jsdirect.ErrNoStream) {
+		return nil, err
+	}
+	for _, m := range runs {
+		if s, ok := byRun[m.Subject]; ok {
+			if r, err := messages.DecodeRun(m.Data); err == nil && r.ID == s.ID {
+				s.Attempt, s.Started, s.Updated = r.Run, m.Time, m.Time
 			}
 		}
 	}
 	return slices.DeleteFunc(out, func(s TaskSummary) bool { return !o.within(s.Updated) }), nil
 }
-
-// maxMultiLast is the most subjects the server answers in one multi-last
-// direct get.
-const maxMultiLast = 1024
 
 func (c *Client) listDead(ctx context.Context, o ListOptions, want int) ([]TaskSummary, error) {
 	var out []TaskSummary
@@ -491,30 +477,28 @@ func (c *Client) inspect(ctx context.Context, id string, how inspectHow) (*TaskD
 			}
 		}
 	}
+	var runAt time.Time // when the last run started
 	if m, err := last(messages.RunsStream, c.subj.Run(id)); err != nil {
 		return nil, err
 	} else if m != nil {
 		if r, err := messages.DecodeRun(m.Data); err == nil {
-			d.Runs, known = r.Run, true
+			d.Runs, runAt, known = r.Run, m.Time, true
 		}
 	}
-	st, err := c.Status(ctx, id)
-	switch {
-	case err == nil:
-		known = true
-		d.Result = st.Result
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoEventStream):
-	default:
+	var err error
+	if d.Result, err = c.storedResultOrNone(ctx, id); err != nil {
 		return nil, err
 	}
 	if d.Statuses, err = c.statuses(ctx, id); err != nil {
 		return nil, err
 	}
-	if d.Result != nil && d.State == "" {
-		d.fromResult()
-	}
-	if d.Result == nil {
-		if err := c.inspectLive(ctx, d, how.queued); err != nil {
+	if d.Result != nil {
+		known = true
+		if d.State == "" {
+			d.fromResult()
+		}
+	} else {
+		if err := c.inspectLive(ctx, d, runAt, how.queued); err != nil {
 			return nil, err
 		}
 		known = known || d.State != ""
@@ -522,8 +506,8 @@ func (c *Client) inspect(ctx context.Context, id string, how inspectHow) (*TaskD
 			// Not in JETRUN_TASKS now: if it settled since the result
 			// lookup above, its result is stored (a message leaves the
 			// stream only after that), so look once more.
-			if st, err := c.Status(ctx, id); err == nil && st.Result != nil {
-				known, d.Result = true, st.Result
+			if r, err := c.storedResultOrNone(ctx, id); err == nil && r != nil {
+				known, d.Result = true, r
 				d.fromResult()
 			}
 		}
@@ -545,6 +529,16 @@ func (c *Client) inspect(ctx context.Context, id string, how inspectHow) (*TaskD
 	return d, nil
 }
 
+// storedResultOrNone is result, with a missing event stream meaning no
+// result.
+func (c *Client) storedResultOrNone(ctx context.Context, id string) (*messages.Result, error) {
+	r, err := c.result(ctx, id)
+	if errors.Is(err, ErrNoEventStream) {
+		return nil, nil
+	}
+	return r, err
+}
+
 // fromResult fills in d's summary from its Result.
 func (d *TaskDetail) fromResult() {
 	r := d.Result
@@ -554,16 +548,17 @@ func (d *TaskDetail) fromResult() {
 }
 
 // inspectLive fills in the state of a task without a result: running
-// when a live worker holds it, queued when its message is in
-// JETRUN_TASKS (in queued, when not nil).
-func (c *Client) inspectLive(ctx context.Context, d *TaskDetail, queued map[string]bool) error {
-	running, err := c.listRunning(ctx, ListOptions{})
-	if err != nil {
+// when a live worker's lease holds it (its run started at runAt), queued
+// when its message is in JETRUN_TASKS (in queued, when not nil).
+func (c *Client) inspectLive(ctx context.Context, d *TaskDetail, runAt time.Time, queued map[string]bool) error {
+	workers, err := c.Workers(ctx)
+	if err != nil && !errors.Is(err, ErrNoWorkersBucket) {
 		return err
 	}
-	for _, r := range running {
-		if r.ID == d.ID {
-			d.State, d.Queue, d.Worker, d.Attempt, d.Started, d.Updated = r.State, r.Queue, r.Worker, r.Attempt, r.Started, r.Updated
+	for _, w := range workers {
+		if slices.Contains(w.Running, d.ID) {
+			d.State, d.Queue, d.Worker, d.Attempt = StateRunning, w.Queue, w.ID, d.Runs
+			d.Started, d.Updated = runAt, cmp.Or(runAt, w.Seen)
 			break
 		}
 	}

@@ -40,19 +40,11 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 	}
 	reply := c.subj.Events(id)
 	var st TaskStatus
-	m, err := c.storedResult(ctx, id, true)
-	if err != nil {
+	var err error
+	if st.Result, err = c.result(ctx, id); err != nil {
 		return st, fmt.Errorf("status of task %s: %w", id, err)
 	}
-	if m != nil {
-		if st.Result, err = messages.DecodeResult(m.Data); err != nil {
-			return st, fmt.Errorf("status of task %s: %w", id, err)
-		}
-		if c.foreign(id, st.Result.ID, m.Subject) {
-			st.Result = nil
-		}
-	}
-	m, err = c.lastEvent(ctx, messages.StatusSubject(reply))
+	m, err := c.lastEvent(ctx, messages.StatusSubject(reply))
 	if err != nil {
 		return st, fmt.Errorf("status of task %s: %w", id, err)
 	}
@@ -68,6 +60,24 @@ func (c *Client) Status(ctx context.Context, id string) (TaskStatus, error) {
 		return st, fmt.Errorf("status of task %s: %w", id, ErrNotFound)
 	}
 	return st, nil
+}
+
+// result returns task id's stored result (JETRUN_RESULTS, then
+// JETRUN_EVENTS), or nil when none is stored; one that carries another
+// task's id is skipped.
+func (c *Client) result(ctx context.Context, id string) (*messages.Result, error) {
+	m, err := c.storedResult(ctx, id, true)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	r, err := messages.DecodeResult(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	if c.foreign(id, r.ID, m.Subject) {
+		return nil, nil
+	}
+	return r, nil
 }
 
 // foreign reports whether got, the id of an event read on subject for

@@ -190,15 +190,17 @@ func (c *Client) PurgeAll(ctx context.Context, f RetryFilter) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("purge: %w", err)
 	}
-	var seqs []uint64
+	var subjects []string
 	for _, s := range page.Tasks {
-		m, err := c.direct.Last(ctx, messages.DeadStream, c.subj.Dead(s.Queue, s.ID))
-		if err != nil {
-			return 0, fmt.Errorf("purge: %w", err)
-		}
-		if m != nil {
-			seqs = append(seqs, m.Seq)
-		}
+		subjects = append(subjects, c.subj.Dead(s.Queue, s.ID))
+	}
+	msgs, err := c.direct.LastOf(ctx, messages.DeadStream, subjects)
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	var seqs []uint64
+	for _, m := range msgs {
+		seqs = append(seqs, m.Seq)
 	}
 	if len(seqs) == 0 {
 		return 0, nil

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -162,14 +163,22 @@ func (r *Reader) Last(ctx context.Context, stream, filter string) (*Msg, error) 
 	return &msgs[0], nil
 }
 
+// MaxMultiLast is the most subjects the server answers in one multi-last
+// direct get; LastOf sends one request per as many.
+const MaxMultiLast = 1024
+
 // LastOf returns the last message of each subject that has one, in
-// stream order: one request for up to 1024 subjects.
+// stream order within each request of up to MaxMultiLast subjects.
 func (r *Reader) LastOf(ctx context.Context, stream string, subjects []string) ([]Msg, error) {
-	if len(subjects) == 0 {
-		return nil, nil
+	var out []Msg
+	for chunk := range slices.Chunk(subjects, MaxMultiLast) {
+		msgs, _, err := r.Get(ctx, stream, Request{MultiLast: chunk})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
 	}
-	msgs, _, err := r.Get(ctx, stream, Request{MultiLast: subjects})
-	return msgs, err
+	return out, nil
 }
 
 // Count returns how many messages of stream match filter, stored at or
