@@ -66,8 +66,8 @@ func (c *deadCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(drops))
 }
 
-// bind makes c read dead from js.
-func (c *deadCollector) bind(js jetstream.JetStream, dead jetstream.Stream, subj messages.Subjects) {
+// bind makes c read dead and the purge counter in counters.
+func (c *deadCollector) bind(dead, counters jetstream.Stream, subj messages.Subjects) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.read = func(ctx context.Context) (deadState, error) {
@@ -75,7 +75,7 @@ func (c *deadCollector) bind(js jetstream.JetStream, dead jetstream.Stream, subj
 		if err != nil {
 			return deadState{}, err
 		}
-		purged, err := readCounter(ctx, js, subj.DeadPurgedCounter())
+		purged, err := readCounter(ctx, counters, subj.DeadPurgedCounter())
 		if err != nil {
 			return deadState{}, err
 		}
@@ -89,13 +89,9 @@ func (c *deadCollector) bind(js jetstream.JetStream, dead jetstream.Stream, subj
 	}
 }
 
-// readCounter returns the value of JetStream counter subject in
-// CountersStream: 0 when it was never incremented.
-func readCounter(ctx context.Context, js jetstream.JetStream, subject string) (uint64, error) {
-	st, err := js.Stream(ctx, messages.CountersStream)
-	if err != nil {
-		return 0, err
-	}
+// readCounter returns the value of JetStream counter subject in st
+// (CountersStream): 0 when it was never incremented.
+func readCounter(ctx context.Context, st jetstream.Stream, subject string) (uint64, error) {
 	m, err := st.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil

@@ -52,7 +52,7 @@ func StreamNames() []string {
 
 // streams are the handles a worker looks messages up in.
 type streams struct {
-	events, cancels, results, runs, dead jetstream.Stream
+	events, cancels, results, runs, dead, counters jetstream.Stream
 }
 
 // streamConfigs is the layout of docs/protocol.md for c, in the order
@@ -203,7 +203,7 @@ func bindStreams(ctx context.Context, js jetstream.JetStream, c Config,
 		}
 		out = append(out, st)
 	}
-	return streams{events: out[1], cancels: out[2], results: out[3], runs: out[4], dead: out[6]}, nil
+	return streams{events: out[1], cancels: out[2], results: out[3], runs: out[4], dead: out[6], counters: out[7]}, nil
 }
 
 // provisionHint says how to fix a layout a worker refuses.

@@ -212,7 +212,7 @@ func (w *Worker) bindOnce(ctx context.Context) error {
 	w.mu.Lock()
 	w.st, w.cons, w.obs = st, cons, obs
 	w.mu.Unlock()
-	w.m.dead.bind(w.js, st.dead, w.subj)
+	w.m.dead.bind(st.dead, st.counters, w.subj)
 	return nil
 }
 
