@@ -179,108 +179,61 @@ const (
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	if c.Prefix == "" {
-		c.Prefix = messages.DefaultPrefix
-	}
-	if c.Queue == "" {
-		c.Queue = messages.DefaultQueue
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	def(&c.AckWait, DefaultAckWait)
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = DefaultMaxDeliver
-	}
-	if c.MaxAckPending == 0 {
-		c.MaxAckPending = DefaultMaxAckPending
-	}
-	def(&c.DrainTimeout, DefaultDrainTimeout)
+	orDefault(&c.Prefix, messages.DefaultPrefix)
+	orDefault(&c.Queue, messages.DefaultQueue)
+	orDefault(&c.Concurrency, DefaultConcurrency)
+	orDefault(&c.AckWait, DefaultAckWait)
+	orDefault(&c.MaxDeliver, DefaultMaxDeliver)
+	orDefault(&c.MaxAckPending, DefaultMaxAckPending)
+	orDefault(&c.DrainTimeout, DefaultDrainTimeout)
 	c.Policy = c.Policy.WithDefaults()
-	def(&c.HeartbeatInterval, c.AckWait/4)
-	def(&c.PullWait, 2*time.Second)
-	if c.LogChunkSize == 0 {
-		c.LogChunkSize = DefaultLogChunkSize
-	}
-	def(&c.LogFlushInterval, 100*time.Millisecond)
-	if c.LogCap == 0 {
-		c.LogCap = DefaultLogCap
-	}
-	def(&c.StatInterval, time.Second)
-	def(&c.PrepareInitialInterval, 500*time.Millisecond)
-	def(&c.PrepareMaxInterval, 5*time.Second)
-	def(&c.PrepareMaxElapsed, DefaultPrepareRetry)
-	def(&c.NakBaseDelay, 5*time.Second)
-	def(&c.NakMaxDelay, 5*time.Minute)
-	def(&c.LeaseTTL, messages.WorkerLeaseTTL)
-	def(&c.NATSTryTimeout, 5*time.Second)
-	def(&c.NATSRetryInitial, 100*time.Millisecond)
-	def(&c.NATSRetryMax, 2*time.Second)
+	orDefault(&c.HeartbeatInterval, c.AckWait/4)
+	orDefault(&c.PullWait, 2*time.Second)
+	orDefault(&c.LogChunkSize, DefaultLogChunkSize)
+	orDefault(&c.LogFlushInterval, 100*time.Millisecond)
+	orDefault(&c.LogCap, DefaultLogCap)
+	orDefault(&c.StatInterval, time.Second)
+	orDefault(&c.PrepareInitialInterval, 500*time.Millisecond)
+	orDefault(&c.PrepareMaxInterval, 5*time.Second)
+	orDefault(&c.PrepareMaxElapsed, DefaultPrepareRetry)
+	orDefault(&c.NakBaseDelay, 5*time.Second)
+	orDefault(&c.NakMaxDelay, 5*time.Minute)
+	orDefault(&c.LeaseTTL, messages.WorkerLeaseTTL)
+	orDefault(&c.NATSTryTimeout, 5*time.Second)
+	orDefault(&c.NATSRetryInitial, 100*time.Millisecond)
+	orDefault(&c.NATSRetryMax, 2*time.Second)
 	c.Streams = c.Streams.withDefaults()
 	return c
 }
 
 func (s StreamConfig) withDefaults() StreamConfig {
-	if s.Duplicates == 0 {
-		s.Duplicates = 10 * time.Minute
-	}
-	if s.MaxTaskSize == 0 {
-		s.MaxTaskSize = 1 << 20
-	}
-	if s.EventsMaxAge == 0 {
-		s.EventsMaxAge = 24 * time.Hour
-	}
-	if s.EventsMaxBytes == 0 {
-		s.EventsMaxBytes = 1 << 30
-	}
-	if s.EventsMaxConsumers == 0 {
-		s.EventsMaxConsumers = 500
-	}
-	if s.EventsConsumerIdle == 0 {
-		s.EventsConsumerIdle = 5 * time.Minute
-	}
-	if s.ResultsMaxAge == 0 {
-		s.ResultsMaxAge = 7 * 24 * time.Hour
-	}
-	if s.ResultsMaxBytes == 0 {
-		s.ResultsMaxBytes = 1 << 30
-	}
-	if s.CancelsMaxAge == 0 {
-		s.CancelsMaxAge = 24 * time.Hour
-	}
-	if s.RunsMaxAge == 0 {
-		s.RunsMaxAge = 7 * 24 * time.Hour
-	}
-	if s.RunsMaxBytes == 0 {
-		s.RunsMaxBytes = 64 << 20
-	}
-	if s.IndexMaxAge == 0 {
-		s.IndexMaxAge = 7 * 24 * time.Hour
-	}
-	if s.IndexMaxBytes == 0 {
-		s.IndexMaxBytes = 256 << 20
-	}
-	if s.DeadMaxAge == 0 {
-		s.DeadMaxAge = 7 * 24 * time.Hour
-	}
-	if s.DeadMaxBytes == 0 {
-		s.DeadMaxBytes = 128 << 20
-	}
-	if s.ArtifactsTTL == 0 {
-		s.ArtifactsTTL = 7 * 24 * time.Hour
-	}
-	if s.ArtifactsMaxBytes == 0 {
-		s.ArtifactsMaxBytes = 1 << 30
-	}
-	if s.Replicas == 0 {
-		s.Replicas = 1
-	}
+	orDefault(&s.Duplicates, 10*time.Minute)
+	orDefault(&s.MaxTaskSize, 1<<20)
+	orDefault(&s.EventsMaxAge, 24*time.Hour)
+	orDefault(&s.EventsMaxBytes, 1<<30)
+	orDefault(&s.EventsMaxConsumers, 500)
+	orDefault(&s.EventsConsumerIdle, 5*time.Minute)
+	orDefault(&s.ResultsMaxAge, 7*24*time.Hour)
+	orDefault(&s.ResultsMaxBytes, 1<<30)
+	orDefault(&s.CancelsMaxAge, 24*time.Hour)
+	orDefault(&s.RunsMaxAge, 7*24*time.Hour)
+	orDefault(&s.RunsMaxBytes, 64<<20)
+	orDefault(&s.IndexMaxAge, 7*24*time.Hour)
+	orDefault(&s.IndexMaxBytes, 256<<20)
+	orDefault(&s.DeadMaxAge, 7*24*time.Hour)
+	orDefault(&s.DeadMaxBytes, 128<<20)
+	orDefault(&s.ArtifactsTTL, 7*24*time.Hour)
+	orDefault(&s.ArtifactsMaxBytes, 1<<30)
+	orDefault(&s.Replicas, 1)
 	return s
+}
+
+// orDefault sets *v to d when it is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // validate reports the first setting that cannot work.
